@@ -1,0 +1,30 @@
+# One place to learn how to run things. Everything installs into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install serve test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e '.[serve,test]'
+
+serve: install
+	$(BIN)/edgecache serve examples.hello:app
+
+test: install
+	$(BIN)/ruff check edgecache tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check edgecache tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/hit_throughput.py
+	$(BIN)/python benchmarks/hit_scaling.py
+
+clean:
+	rm -rf $(VENV) .edgecache .pytest_cache

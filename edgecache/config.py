@@ -1,0 +1,166 @@
+"""One frozen, validated settings object; keyword arguments and ``EDGECACHE_*``
+variables map onto it. A bad value fails here, at start, naming the setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edgecache.core.model import PolicyOptions
+from edgecache.errors import ConfigError
+
+ENV_PREFIX = "EDGECACHE_"
+StoreKind = Literal["memory", "disk"]
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every cache setting, with its safe default. See README for the variables."""
+
+    store: StoreKind = "memory"
+    """memory (per process, cachetools) or disk (diskcache, survives restarts)."""
+    store_path: str = ".edgecache"
+    """Directory of the disk store."""
+    max_bytes: int = 256 * 1024**2
+    """Total size the store may hold, bytes (bodies plus headers)."""
+    max_entry_bytes: int = 8 * 1024**2
+    """Largest response body stored; larger ones stream through, never buffered."""
+    heuristic_fraction: float = 0.1
+    """RFC 9111 §4.2.2 fraction of the Last-Modified age, 0 turns heuristics off."""
+    heuristic_max: float = 86400.0
+    """Cap on a heuristic freshness lifetime, seconds."""
+    stale_retention: float = 3600.0
+    """How long stale entries with validators are kept for revalidation, seconds."""
+    max_variants: int = 16
+    """Stored Vary variants per URL."""
+    cache_name: str = "edgecache"
+    """This cache's name in Cache-Status (RFC 9211); an HTTP token."""
+    targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
+    """RFC 9213 targeted Cache-Control fields obeyed, first present wins."""
+    coalesce: bool = True
+    """One upstream request per cold URL at a time; the others wait for it."""
+    coalesce_timeout: float = 30.0
+    """Longest a coalesced request waits for the leader before going on alone, seconds."""
+
+    def __post_init__(self) -> None:
+        _check(self.store in ("memory", "disk"), "store", self.store, "'memory' or 'disk'")
+        _check(bool(self.store_path), "store_path", self.store_path, "a directory path")
+        _check(self.max_bytes > 0, "max_bytes", self.max_bytes, "a positive size")
+        _check(
+            0 < self.max_entry_bytes <= self.max_bytes,
+            "max_entry_bytes",
+            self.max_entry_bytes,
+            "a positive size no larger than max_bytes",
+        )
+        _check(0 <= self.heuristic_fraction <= 1, "heuristic_fraction",
+               self.heuristic_fraction, "a number from 0 to 1")
+        for name in ("heuristic_max", "stale_retention"):
+            _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
+        _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout,
+               "seconds > 0")
+        _check(self.max_variants >= 1, "max_variants", self.max_variants, "an integer >= 1")
+        _check(bool(_TOKEN.match(self.cache_name)), "cache_name", self.cache_name,
+               "an HTTP token (letters, digits, -._~ and similar)")
+        for field_name in self.targeted_fields:
+            _check(bool(_TOKEN.match(field_name)), "targeted_fields", field_name,
+                   "header field names")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from ``EDGECACHE_*`` variables; keyword arguments take precedence."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            variable = ENV_PREFIX + f.name.upper()
+            if variable in environ:
+                parse = _PARSERS[f.name]
+                try:
+                    values[f.name] = parse(environ[variable])
+                except ValueError as exc:
+                    raise ConfigError(f"{variable}={environ[variable]!r}: {exc}") from None
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update(overrides)
+        return cls(**values)
+
+    def policy_options(self) -> PolicyOptions:
+        return PolicyOptions(
+            heuristic_fraction=self.heuristic_fraction,
+            heuristic_max=self.heuristic_max,
+            targeted_fields=tuple(f.lower().encode("ascii") for f in self.targeted_fields),
+            stale_retention=self.stale_retention,
+            max_variants=self.max_variants,
+            cache_name=self.cache_name,
+        )
+
+
+def _check(ok: bool, name: str, value: object, accepted: str) -> None:
+    if not ok:
+        raise ConfigError(f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: "
+                          f"expected {accepted}")
+
+
+def parse_size(raw: str) -> int:
+    """``1048576``, ``512k``, ``256M``, ``1GiB`` -> bytes."""
+    m = _SIZE.match(raw)
+    if not m:
+        raise ValueError("expected a size in bytes such as 1048576, 512k, 256M or 1G")
+    unit = (m.group(2) or "").lower()[:1]
+    return int(m.group(1)) * _UNITS[unit]
+
+
+def parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def parse_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
+
+
+def parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def parse_names(raw: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+def _identity(raw: str) -> str:
+    return raw
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "store": _identity,
+    "store_path": _identity,
+    "max_bytes": parse_size,
+    "max_entry_bytes": parse_size,
+    "heuristic_fraction": parse_float,
+    "heuristic_max": parse_float,
+    "stale_retention": parse_float,
+    "max_variants": parse_int,
+    "cache_name": _identity,
+    "targeted_fields": parse_names,
+    "coalesce": parse_bool,
+    "coalesce_timeout": parse_float,
+}

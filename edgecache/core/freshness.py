@@ -1,0 +1,101 @@
+"""Freshness (RFC 9111 §4.2): lifetimes, heuristics and age, with every §4.2.3 term."""
+
+from __future__ import annotations
+
+from edgecache.core.cache_control import (
+    INVALID,
+    CacheControl,
+    parse_cache_control,
+    parse_delta_seconds,
+)
+from edgecache.core.dates import parse_http_date
+from edgecache.core.headers import (
+    AGE,
+    CACHE_CONTROL,
+    DATE,
+    EXPIRES,
+    LAST_MODIFIED,
+    Headers,
+    split_list,
+)
+from edgecache.core.model import Entry, PolicyOptions
+
+# RFC 9110 §15.1: status codes that are heuristically cacheable.
+HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+
+
+def effective_cache_control(headers: Headers, targeted_fields: tuple[bytes, ...]) -> CacheControl:
+    """The directives this cache obeys.
+
+    RFC 9213 §2.2: a cache that recognises a targeted field (CDN-Cache-Control, or its
+    own) uses the first one present and valid, and then ignores Cache-Control.
+    """
+    for name in targeted_fields:
+        raw = headers.get_joined(name)
+        if raw is not None:
+            cc = parse_cache_control(raw)
+            if not cc.is_empty:
+                return cc
+    return parse_cache_control(headers.get_joined(CACHE_CONTROL))
+
+
+def parse_age(headers: Headers) -> float:
+    """Age (§5.1): the first member; an invalid value is ignored (0)."""
+    members = split_list(headers.get_joined(AGE))
+    if not members:
+        return 0.0
+    value = parse_delta_seconds(members[0].decode("latin-1"))
+    return 0.0 if value == INVALID else float(value)
+
+
+def date_value(headers: Headers, response_time: float) -> float:
+    """The Date header, or the time the response was received when absent or invalid."""
+    parsed = parse_http_date(headers.get(DATE), response_time)
+    return response_time if parsed is None else parsed
+
+
+def freshness_lifetime(
+    status: int,
+    headers: Headers,
+    cc: CacheControl,
+    date: float,
+    options: PolicyOptions,
+) -> float:
+    """Seconds a response stays fresh (§4.2.1, first match wins); 0 means stale at once."""
+    if cc.s_maxage is not None:  # shared cache: s-maxage first
+        return 0.0 if cc.s_maxage == INVALID else float(cc.s_maxage)
+    if cc.max_age is not None:
+        return 0.0 if cc.max_age == INVALID else float(cc.max_age)
+    expires_lines = headers.get_all(EXPIRES)
+    if expires_lines:
+        # §5.3: an invalid Expires, or several (§4.2.1), means already expired.
+        expires = parse_http_date(expires_lines[0], date) if len(expires_lines) == 1 else None
+        return 0.0 if expires is None else max(0.0, expires - date)
+    return heuristic_lifetime(status, headers, cc, date, options)
+
+
+def heuristic_lifetime(
+    status: int, headers: Headers, cc: CacheControl, date: float, options: PolicyOptions
+) -> float:
+    """§4.2.2: a fraction of the time since Last-Modified, for heuristically cacheable
+    status codes or responses marked ``public``; 0 without Last-Modified."""
+    if status not in HEURISTIC_STATUSES and not cc.public:
+        return 0.0
+    last_modified = parse_http_date(headers.get(LAST_MODIFIED), date)
+    if last_modified is None or last_modified > date:
+        return 0.0
+    return min((date - last_modified) * options.heuristic_fraction, options.heuristic_max)
+
+
+def has_explicit_expiration(headers: Headers, cc: CacheControl) -> bool:
+    return cc.s_maxage is not None or cc.max_age is not None or EXPIRES in headers
+
+
+def current_age(entry: Entry, now: float) -> float:
+    """RFC 9111 §4.2.3, every term: apparent age, Age received, delay, residence."""
+    apparent_age = max(0.0, entry.response_time - entry.date_value)
+    response_delay = max(0.0, entry.response_time - entry.request_time)
+    corrected_age_value = entry.age_value + response_delay
+    corrected_initial_age = max(apparent_age, corrected_age_value)
+    resident_time = max(0.0, now - entry.response_time)
+    return corrected_initial_age + resident_time

@@ -1,0 +1,149 @@
+"""Value types the core speaks: request heads, stored entries, options."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from edgecache.core.headers import Headers
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What the cache needs of a request. ``target`` is the path plus ``?query``."""
+
+    method: str
+    scheme: str
+    authority: str
+    target: str
+    headers: Headers
+
+    @property
+    def primary_key(self) -> str:
+        # RFC 9111 §2: the primary cache key is the request method and target URI; GET
+        # and HEAD share one because a stored GET response answers HEAD too (§4).
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOptions:
+    """Tunable behaviour of the policy; the adapters build it from Settings."""
+
+    heuristic_fraction: float = 0.1
+    """RFC 9111 §4.2.2: fraction of (Date - Last-Modified) used as heuristic lifetime."""
+    heuristic_max: float = 86400.0
+    """Upper bound of a heuristic lifetime, seconds."""
+    targeted_fields: tuple[bytes, ...] = (b"cdn-cache-control",)
+    """RFC 9213 targeted fields this cache obeys, in priority order."""
+    stale_retention: float = 3600.0
+    """How long a stale entry with validators is kept for revalidation, seconds."""
+    max_variants: int = 16
+    """Stored variants per URL (Vary); the oldest is dropped beyond this."""
+    cache_name: str = "edgecache"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored response: ready-to-send headers plus what freshness and validation need.
+
+    ``headers`` are the stored response headers without Age (we send our own) and
+    without hop-by-hop fields. ``vary`` pairs each field named by Vary with the
+    normalised value the original request carried (the secondary key, §4.1).
+    """
+
+    status: int
+    headers: Headers
+    body: bytes
+    request_time: float
+    response_time: float
+    date_value: float
+    age_value: float
+    freshness_lifetime: float
+    vary: tuple[tuple[bytes, bytes | None], ...] = ()
+    no_cache: bool = False
+    must_revalidate: bool = False
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+    etag: bytes | None = None
+    last_modified: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body) + sum(len(n) + len(v) for n, v in self.headers) + 256
+
+    def to_bytes(self) -> bytes:
+        """A self-describing serialisation for byte-oriented stores (disk, Redis)."""
+        meta = {
+            "status": self.status,
+            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers],
+            "request_time": self.request_time,
+            "response_time": self.response_time,
+            "date_value": self.date_value,
+            "age_value": self.age_value,
+            "freshness_lifetime": self.freshness_lifetime,
+            "vary": [
+                [n.decode("latin-1"), None if v is None else v.decode("latin-1")]
+                for n, v in self.vary
+            ],
+            "no_cache": self.no_cache,
+            "must_revalidate": self.must_revalidate,
+            "swr": self.stale_while_revalidate,
+            "sie": self.stale_if_error,
+            "etag": None if self.etag is None else self.etag.decode("latin-1"),
+            "last_modified": self.last_modified,
+            "extra": self.extra,
+        }
+        head = json.dumps(meta, separators=(",", ":")).encode()
+        return len(head).to_bytes(4, "big") + head + self.body
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Entry:
+        size = int.from_bytes(data[:4], "big")
+        meta = json.loads(data[4 : 4 + size])
+        return cls(
+            status=meta["status"],
+            headers=Headers(
+                [(n.encode("latin-1"), v.encode("latin-1")) for n, v in meta["headers"]]
+            ),
+            body=data[4 + size :],
+            request_time=meta["request_time"],
+            response_time=meta["response_time"],
+            date_value=meta["date_value"],
+            age_value=meta["age_value"],
+            freshness_lifetime=meta["freshness_lifetime"],
+            vary=tuple(
+                (n.encode("latin-1"), None if v is None else v.encode("latin-1"))
+                for n, v in meta["vary"]
+            ),
+            no_cache=meta["no_cache"],
+            must_revalidate=meta["must_revalidate"],
+            stale_while_revalidate=meta["swr"],
+            stale_if_error=meta["sie"],
+            etag=None if meta["etag"] is None else meta["etag"].encode("latin-1"),
+            last_modified=meta["last_modified"],
+            extra=meta["extra"],
+        )
+
+
+def encode_variants(variants: tuple[Entry, ...]) -> bytes:
+    """Serialise the variants stored under one primary key."""
+    out = bytearray(len(variants).to_bytes(2, "big"))
+    for entry in variants:
+        blob = entry.to_bytes()
+        out += len(blob).to_bytes(8, "big") + blob
+    return bytes(out)
+
+
+def decode_variants(data: bytes) -> tuple[Entry, ...]:
+    count = int.from_bytes(data[:2], "big")
+    pos = 2
+    entries = []
+    for _ in range(count):
+        size = int.from_bytes(data[pos : pos + 8], "big")
+        pos += 8
+        entries.append(Entry.from_bytes(data[pos : pos + size]))
+        pos += size
+    return tuple(entries)

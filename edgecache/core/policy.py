@@ -1,0 +1,299 @@
+"""The order of the RFC 9111 rules: the only module that knows it.
+
+Theory of operation
+-------------------
+An adapter asks ``lookup`` what to do with a request, given the variants stored under
+its primary key and the time ``now``. The answer is a Decision:
+
+- ``Serve``: answer from ``entry`` (fresh, or stale where allowed; ``refresh`` asks for
+  a background revalidation, RFC 5861 stale-while-revalidate);
+- ``Forward``: send the request on, with ``upstream_headers``; when ``entry`` is set
+  the request validates it (§4.3.1) and it is the stale-if-error fallback;
+- ``Bypass``: not for the cache at all (unsafe methods); forward untouched;
+- ``GatewayTimeout``: only-if-cached and nothing usable (§5.2.1.7).
+
+After a ``Forward`` or ``Bypass`` the adapter reports the response head to
+``on_response`` and gets an Outcome: ``Store`` (tee the body, then ``build_entry``),
+``Pass`` (stream it through, then invalidate ``invalidate``), ``Refreshed`` (a 304 or
+matching HEAD freshened the entry: store and serve it) or ``Serve`` (stale-if-error).
+When the upstream fails without a response, ``on_failure`` says whether a stale entry
+may answer instead.
+
+Invariants: nothing unfresh is served unless a directive allows it and none forbids it
+(§4.2.4); a private, no-store or unauthorised answer is never stored (§3); every answer
+from the cache carries Age (§5.1) and Cache-Status (RFC 9211). No clock is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edgecache.core.cache_control import INVALID, CacheControl
+from edgecache.core.cache_status import Fwd, cache_status
+from edgecache.core.conditional import (
+    has_precondition_cache_cannot_answer,
+    head_matches,
+    is_not_modified,
+    merge_not_modified,
+    revalidation_headers,
+)
+from edgecache.core.freshness import current_age, effective_cache_control
+from edgecache.core.headers import (
+    AGE,
+    CACHE_CONTROL,
+    CACHE_STATUS,
+    CONTENT_LOCATION,
+    DATE,
+    ETAG,
+    EXPIRES,
+    LAST_MODIFIED,
+    VARY,
+    Headers,
+)
+from edgecache.core.invalidation import invalidation_targets
+from edgecache.core.model import Entry, PolicyOptions, RequestHead
+from edgecache.core.storability import NotStored, may_store
+from edgecache.core.vary import matches
+
+ERROR_STATUSES = frozenset({500, 502, 503, 504})  # RFC 5861 §4: "an error"
+# RFC 9110 §15.4.5: what a 304 carries of the 200 it stands for.
+NOT_MODIFIED_FIELDS = frozenset({CACHE_CONTROL, CONTENT_LOCATION, DATE, ETAG, EXPIRES, VARY,
+                                 LAST_MODIFIED, CACHE_STATUS})
+
+
+@dataclass(frozen=True, slots=True)
+class Serve:
+    entry: Entry
+    cache_status: bytes
+    refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    fwd: Fwd
+    upstream_headers: Headers
+    entry: Entry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bypass:
+    fwd: Fwd
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTimeout:
+    cache_status: bytes
+
+
+Decision = Serve | Forward | Bypass | GatewayTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    cc: CacheControl
+    cache_status: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    cache_status: bytes
+    invalidate: list[str] = field(default_factory=list)
+    reason: NotStored | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    entry: Entry
+    cache_status: bytes
+
+
+Outcome = Store | Pass | Refreshed | Serve
+
+
+def select_variant(variants: Sequence[Entry], request_headers: Headers) -> Entry | None:
+    """The newest stored variant whose secondary key the request matches (§4.1)."""
+    for entry in variants:
+        if matches(entry.vary, request_headers):
+            return entry
+    return None
+
+
+def with_variant(variants: Sequence[Entry], entry: Entry, limit: int) -> tuple[Entry, ...]:
+    """Variants after storing ``entry``: it replaces the one with its secondary key and
+    goes first (newest); the oldest beyond ``limit`` are dropped."""
+    others = [v for v in variants if v.vary != entry.vary]
+    return (entry, *others)[: max(1, limit)]
+
+
+def lookup(
+    request: RequestHead,
+    request_cc: CacheControl,
+    variants: Sequence[Entry],
+    now: float,
+    options: PolicyOptions,
+) -> Decision:
+    """What to do with a request, given the variants stored for its URI."""
+    name = options.cache_name
+    if request.method not in ("GET", "HEAD"):
+        return Bypass(Fwd.METHOD)
+    entry = select_variant(variants, request.headers)
+    if entry is None:
+        if request_cc.only_if_cached:
+            return GatewayTimeout(cache_status(name, fwd=Fwd.MISS, detail="only-if-cached"))
+        return Forward(Fwd.VARY_MISS if variants else Fwd.URI_MISS, request.headers)
+    if has_precondition_cache_cannot_answer(request.headers):
+        return Forward(Fwd.REQUEST, request.headers)
+
+    age = current_age(entry, now)
+    ttl = entry.freshness_lifetime - age
+    validate = _validation_reason(entry, request_cc, age, ttl)
+    if validate is None:
+        return Serve(entry, cache_status(name, hit=True, ttl=ttl))
+    if validate is Fwd.STALE and not entry.must_revalidate and not entry.no_cache:
+        staleness = -ttl
+        # §5.2.1.2: the client accepts a response stale by at most max-stale seconds.
+        if request_cc.max_stale not in (None, INVALID) and staleness <= request_cc.max_stale:
+            return Serve(entry, cache_status(name, hit=True, ttl=ttl, detail="max-stale"))
+        # RFC 5861 §3: serve stale at once while a background request revalidates.
+        if staleness <= entry.stale_while_revalidate:
+            status = cache_status(name, hit=True, ttl=ttl, detail="stale-while-revalidate")
+            return Serve(entry, status, refresh=True)
+    if request_cc.only_if_cached:
+        return GatewayTimeout(cache_status(name, fwd=validate, detail="only-if-cached"))
+    return Forward(validate, revalidation_headers(request.headers, entry), entry)
+
+
+def background_revalidation(request: RequestHead, entry: Entry) -> Forward:
+    """The request that refreshes an entry served stale-while-revalidate."""
+    return Forward(Fwd.STALE, revalidation_headers(request.headers, entry), entry)
+
+
+def _validation_reason(
+    entry: Entry, request_cc: CacheControl, age: float, ttl: float
+) -> Fwd | None:
+    """Why the stored entry cannot be served as is, or None when it can."""
+    if request_cc.no_cache:  # §5.2.1.4
+        return Fwd.REQUEST
+    if request_cc.max_age is not None and age > max(request_cc.max_age, 0):  # §5.2.1.1
+        return Fwd.REQUEST
+    min_fresh = request_cc.min_fresh
+    if min_fresh is not None and min_fresh != INVALID and ttl < min_fresh:  # §5.2.1.3
+        return Fwd.REQUEST
+    if entry.no_cache or ttl <= 0:  # §5.2.2.4, §4.2
+        return Fwd.STALE
+    return None
+
+
+def on_response(
+    request: RequestHead,
+    request_cc: CacheControl,
+    decision: Forward | Bypass,
+    status: int,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: PolicyOptions,
+) -> Outcome:
+    """What to do with the upstream's answer to a forwarded request."""
+    name = options.cache_name
+    if isinstance(decision, Bypass):
+        targets = invalidation_targets(request, status, headers)  # §4.4
+        return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), targets)
+    entry = decision.entry
+    fwd = decision.fwd
+    if entry is not None:
+        refreshed = _refresh(request, entry, status, headers, request_time, response_time,
+                             options)
+        if refreshed is not None:
+            ttl = refreshed.freshness_lifetime - current_age(refreshed, response_time)
+            member = cache_status(name, fwd=fwd, fwd_status=status, stored=True, ttl=ttl)
+            return Refreshed(refreshed, member)
+        if status in ERROR_STATUSES:
+            stale = on_failure(request_cc, entry, response_time, options, fwd_status=status)
+            if stale is not None:
+                return stale
+        if request.method == "HEAD":
+            # §4.3.5: a HEAD answer that disagrees with the stored response invalidates it.
+            return Pass(cache_status(name, fwd=fwd, fwd_status=status), [request.primary_key])
+    cc = effective_cache_control(headers, options.targeted_fields)
+    reason = may_store(request, request_cc, status, headers, cc)
+    if reason is None:
+        return Store(cc, cache_status(name, fwd=fwd, fwd_status=status, stored=True))
+    detail = None if reason in (NotStored.METHOD, NotStored.STATUS) else reason.value
+    return Pass(cache_status(name, fwd=fwd, fwd_status=status, detail=detail), reason=reason)
+
+
+def _refresh(
+    request: RequestHead,
+    entry: Entry,
+    status: int,
+    headers: Headers,
+    request_time: float,
+    response_time: float,
+    options: PolicyOptions,
+) -> Entry | None:
+    if status == 304:  # §4.3.4
+        return merge_not_modified(entry, headers, request_time, response_time, options)
+    if request.method == "HEAD" and status == entry.status and head_matches(entry, headers):
+        return merge_not_modified(entry, headers, request_time, response_time, options)
+    return None
+
+
+def on_failure(
+    request_cc: CacheControl,
+    entry: Entry | None,
+    now: float,
+    options: PolicyOptions,
+    fwd_status: int | None = None,
+) -> Serve | None:
+    """RFC 5861 §4 stale-if-error: may ``entry`` answer when the upstream failed?
+
+    The response's own stale-if-error allows it even beside must-revalidate (the origin
+    said both); a client's stale-if-error request directive does not override a
+    response that forbids stale use (§4.2.4).
+    """
+    if entry is None:
+        return None
+    staleness = current_age(entry, now) - entry.freshness_lifetime
+    allowed = entry.stale_if_error
+    if not (entry.must_revalidate or entry.no_cache) and request_cc.stale_if_error not in (
+        None,
+        INVALID,
+    ):
+        allowed = max(allowed, float(request_cc.stale_if_error))
+    if staleness > allowed:
+        return None
+    member = cache_status(options.cache_name, hit=True, fwd_status=fwd_status,
+                          ttl=-staleness, detail="stale-if-error")
+    return Serve(entry, member)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response from the cache, ready to send."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def answer(request: RequestHead, entry: Entry, member: bytes, now: float) -> Answer:
+    """The response a stored entry gives this request: 200 (or its stored status), a 304
+    for a matching conditional (§4.3.2), no body for HEAD; always Age and Cache-Status."""
+    extra = [(AGE, b"%d" % int(current_age(entry, now))), (CACHE_STATUS, member)]
+    if entry.status == 200 and is_not_modified(request.headers, entry):
+        kept = [(n, v) for n, v in entry.headers if n in NOT_MODIFIED_FIELDS]
+        return Answer(304, kept + extra, b"")
+    body = b"" if request.method == "HEAD" else entry.body
+    return Answer(entry.status, entry.headers.pairs + extra, body)
+
+
+def gateway_timeout(member: bytes) -> Answer:
+    body = b"504 Gateway Timeout: only-if-cached and no stored response fits\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (CACHE_STATUS, member),
+    ]
+    return Answer(504, headers, body)

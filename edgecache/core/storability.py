@@ -1,0 +1,95 @@
+"""May a response be stored? (RFC 9111 §3), and which of its headers (§3.1)."""
+
+from __future__ import annotations
+
+import enum
+
+from edgecache.core.cache_control import CacheControl
+from edgecache.core.freshness import HEURISTIC_STATUSES, has_explicit_expiration
+from edgecache.core.headers import (
+    AGE,
+    AUTHORIZATION,
+    CONTENT_LENGTH,
+    ETAG,
+    LAST_MODIFIED,
+    SET_COOKIE,
+    Headers,
+    strip_hop_by_hop,
+)
+from edgecache.core.model import RequestHead
+from edgecache.core.vary import parse_vary
+
+
+class NotStored(enum.Enum):
+    """Why a response was not stored; the words Cache-Status details and tests use."""
+
+    METHOD = "method"
+    STATUS = "status"
+    NO_STORE = "no-store"
+    PRIVATE = "private"
+    AUTHORIZATION = "authorization"
+    SET_COOKIE = "set-cookie"
+    VARY_STAR = "vary-star"
+    NO_FRESHNESS = "no-freshness"
+    INCOMPLETE = "incomplete"
+    TOO_LARGE = "too-large"
+
+
+def _status_understood(status: int) -> bool:
+    # Partial content is not assembled and a 304 is not a complete response (§3, §3.3).
+    return 200 <= status <= 599 and status not in (206, 304)
+
+
+def may_store(
+    request: RequestHead,
+    request_cc: CacheControl,
+    status: int,
+    headers: Headers,
+    cc: CacheControl,
+) -> NotStored | None:
+    """None when a shared cache may store the response, else the first reason it may not.
+
+    RFC 9111 §3: method understood and cacheable, final status understood, no
+    ``no-store`` in request or response, no unqualified ``private`` (shared cache),
+    Authorization only with ``public``, ``s-maxage`` or ``must-revalidate`` (§3.5), and
+    something that makes reuse possible: explicit freshness, or a heuristically
+    cacheable status (or ``public``) with a validator.
+    """
+    if request.method != "GET":
+        return NotStored.METHOD
+    if not _status_understood(status):
+        return NotStored.STATUS
+    if request_cc.no_store or cc.no_store:
+        return NotStored.NO_STORE
+    if cc.private:
+        return NotStored.PRIVATE
+    explicitly_shared = cc.public or cc.s_maxage is not None
+    if AUTHORIZATION in request.headers and not (explicitly_shared or cc.must_revalidate):
+        return NotStored.AUTHORIZATION
+    if parse_vary(headers) is None:
+        return NotStored.VARY_STAR
+    # A cookie is one user's state: keep it only where the origin said the response is
+    # shareable, or drop it from storage when it named Set-Cookie in private=/no-cache=.
+    strips_cookie = SET_COOKIE in cc.private_fields or SET_COOKIE in cc.no_cache_fields
+    if SET_COOKIE in headers and not explicitly_shared and not strips_cookie:
+        return NotStored.SET_COOKIE
+    if has_explicit_expiration(headers, cc):
+        return None
+    has_validator = ETAG in headers or LAST_MODIFIED in headers
+    if (status in HEURISTIC_STATUSES or cc.public) and has_validator:
+        return None
+    return NotStored.NO_FRESHNESS
+
+
+def stored_headers(headers: Headers, cc: CacheControl, body_length: int) -> Headers:
+    """The header list kept with an entry (§3.1, §5.2.2.4, §5.2.2.7).
+
+    Hop-by-hop fields and those named in Connection are dropped; so are fields named by
+    ``private=`` and ``no-cache=`` (a shared cache must not reuse them) and Age, which is
+    recomputed on every answer. Content-Length is set to the stored body's length.
+    """
+    kept = strip_hop_by_hop(headers)
+    drop = {AGE, CONTENT_LENGTH} | cc.private_fields | cc.no_cache_fields
+    kept = kept.without(drop)
+    kept.pairs.append((CONTENT_LENGTH, str(body_length).encode()))
+    return kept

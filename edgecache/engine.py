@@ -1,0 +1,117 @@
+"""What both middlewares share between the policy and their I/O: the store, the clock,
+store failures treated as misses. No policy lives here; it asks ``core.policy``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgecache.config import Settings
+from edgecache.core import policy
+from edgecache.core.cache_control import CacheControl, request_cache_control
+from edgecache.core.entries import build_entry, retention
+from edgecache.core.headers import CONTENT_LENGTH, Headers
+from edgecache.core.model import Entry, RequestHead
+from edgecache.errors import StorageError
+from edgecache.storage import DiskStore, MemoryStore, Store, Variants
+
+log = logging.getLogger("edgecache")
+
+
+def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
+    if settings.store == "disk":
+        return DiskStore(settings.store_path, settings.max_bytes)
+    return MemoryStore(settings.max_bytes, clock)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    request: RequestHead
+    request_cc: CacheControl
+    decision: policy.Decision
+    variants: Variants
+
+
+class Engine:
+    """Runs the policy against a store; adapters do the HTTP I/O around it."""
+
+    def __init__(self, settings: Settings, store: Store | None, clock: Callable[[], float]):
+        self.settings = settings
+        self.options = settings.policy_options()
+        self.clock = clock
+        self.store: Store = store if store is not None else make_store(settings, clock)
+
+    def lookup(self, request: RequestHead) -> Lookup:
+        request_cc = request_cache_control(request.headers)
+        variants = self._get(request.primary_key) if request.method in ("GET", "HEAD") else ()
+        decision = policy.lookup(request, request_cc, variants, self.clock(), self.options)
+        return Lookup(request, request_cc, decision, variants)
+
+    def answer(self, request: RequestHead, entry: Entry, member: bytes) -> policy.Answer:
+        return policy.answer(request, entry, member, self.clock())
+
+    def on_response(
+        self,
+        found: Lookup,
+        decision: policy.Forward | policy.Bypass,
+        status: int,
+        headers: Headers,
+        request_time: float,
+    ) -> policy.Outcome:
+        outcome = policy.on_response(
+            found.request, found.request_cc, decision, status, headers, request_time,
+            self.clock(), self.options,
+        )
+        if isinstance(outcome, policy.Pass):
+            for key in outcome.invalidate:
+                self._delete(key)
+        elif isinstance(outcome, policy.Refreshed):
+            self.save(found.request.primary_key, outcome.entry)
+        return outcome
+
+    def on_failure(self, found: Lookup, decision: policy.Forward) -> policy.Serve | None:
+        return policy.on_failure(found.request_cc, decision.entry, self.clock(), self.options)
+
+    def store_response(
+        self,
+        found: Lookup,
+        outcome: policy.Store,
+        status: int,
+        headers: Headers,
+        body: bytes,
+        request_time: float,
+        response_time: float,
+    ) -> bool:
+        """Store a complete body; False (and nothing stored) when it is truncated."""
+        declared = headers.get(CONTENT_LENGTH)
+        if declared is not None and declared.strip() != str(len(body)).encode():
+            log.warning("not storing %s: body of %d bytes, Content-Length %r",
+                        found.request.primary_key, len(body), declared)
+            return False
+        entry = build_entry(found.request, status, headers, outcome.cc, body, request_time,
+                            response_time, self.options)
+        self.save(found.request.primary_key, entry)
+        return True
+
+    def save(self, key: str, entry: Entry) -> None:
+        current = self._get(key)
+        variants = policy.with_variant(current, entry, self.options.max_variants)
+        ttl = max(retention(v, self.clock(), self.options) for v in variants)
+        try:
+            self.store.put(key, variants, ttl)
+        except StorageError as exc:
+            log.warning("store put failed, answer not cached: %s", exc)
+
+    def _get(self, key: str) -> Variants:
+        try:
+            return self.store.get(key) or ()
+        except StorageError as exc:
+            log.warning("store get failed, treated as a miss: %s", exc)
+            return ()
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except StorageError as exc:
+            log.warning("store delete failed: %s", exc)

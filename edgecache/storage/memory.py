@@ -1,0 +1,74 @@
+"""In-process store on cachetools, bounded by total bytes rather than entry count."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import TLRUCache
+
+from edgecache.storage.base import Variants
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    variants: Variants
+    expires: float
+    nbytes: int
+
+
+def _time_to_use(_key: str, item: _Item, _now: float) -> float:
+    return item.expires
+
+
+class MemoryStore:
+    """LRU over ``max_bytes`` of bodies and headers, each key expiring at its own time.
+
+    cachetools caches are not thread-safe; one lock guards each call, which is held for
+    a dictionary operation only.
+    """
+
+    def __init__(self, max_bytes: int, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: TLRUCache[str, _Item] = TLRUCache(
+            maxsize=max_bytes,
+            ttu=_time_to_use,
+            timer=clock,
+            getsizeof=lambda item: item.nbytes,
+        )
+
+    def get(self, key: str) -> Variants | None:
+        with self._lock:
+            item = self._cache.get(key)
+        return None if item is None else item.variants
+
+    def put(self, key: str, variants: Variants, ttl: float) -> None:
+        nbytes = sum(entry.nbytes for entry in variants) + len(key)
+        item = _Item(variants, self._clock() + ttl, nbytes)
+        with self._lock:
+            if nbytes > self._cache.maxsize:
+                self._cache.pop(key, None)
+                return
+            self._cache[key] = item
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def close(self) -> None:
+        self.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return int(self._cache.currsize)
