@@ -31,8 +31,10 @@ log = logging.getLogger("edgecache")
 
 
 def request_from_scope(scope: Scope) -> RequestHead:
-    headers = Headers(scope["headers"]) if isinstance(scope["headers"], list) else Headers(
-        list(scope["headers"])
+    headers = (
+        Headers(scope["headers"])
+        if isinstance(scope["headers"], list)
+        else Headers(list(scope["headers"]))
     )
     host = headers.get(HOST)
     if host is None:
@@ -48,8 +50,7 @@ def request_from_scope(scope: Scope) -> RequestHead:
 
 
 async def send_answer(send: Send, answer: policy.Answer) -> None:
-    await send({"type": "http.response.start", "status": answer.status,
-                "headers": answer.headers})
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
 
 
@@ -87,8 +88,9 @@ class CacheMiddleware:
     ) -> None:
         decision = found.decision
         if isinstance(decision, policy.Serve):
-            await send_answer(send, self.engine.answer(found.request, decision.entry,
-                                                       decision.cache_status))
+            await send_answer(
+                send, self.engine.answer(found.request, decision.entry, decision.cache_status)
+            )
             if decision.refresh:
                 self._refresh_in_background(scope, found)
         elif isinstance(decision, policy.GatewayTimeout):
@@ -101,7 +103,11 @@ class CacheMiddleware:
             await self._forward(scope, receive, send, found, decision)
 
     async def _coalesced(
-        self, scope: Scope, receive: Receive, send: Send, found: Lookup,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        found: Lookup,
         decision: policy.Forward,
     ) -> None:
         key = found.request.primary_key
@@ -142,7 +148,11 @@ class CacheMiddleware:
         task.add_done_callback(self._background.discard)
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, found: Lookup,
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        found: Lookup,
         decision: policy.Forward | policy.Bypass,
     ) -> None:
         engine = self.engine
@@ -162,11 +172,13 @@ class CacheMiddleware:
                 headers = Headers.from_raw(message["headers"])
                 status = message["status"]
                 outcome = engine.on_response(found, decision, status, headers, request_time)
-                state.update(outcome=outcome, status=status, headers=headers,
-                             response_time=engine.clock())
+                state.update(
+                    outcome=outcome, status=status, headers=headers, response_time=engine.clock()
+                )
                 if isinstance(outcome, policy.Refreshed | policy.Serve):
-                    await send_answer(send, engine.answer(found.request, outcome.entry,
-                                                          outcome.cache_status))
+                    await send_answer(
+                        send, engine.answer(found.request, outcome.entry, outcome.cache_status)
+                    )
                     return
                 if isinstance(outcome, policy.Store):
                     declared = headers.get(CONTENT_LENGTH)
@@ -191,19 +203,36 @@ class CacheMiddleware:
             if not message.get("more_body", False):
                 state["done"] = True
                 if chunks is not None and isinstance(state["outcome"], policy.Store):
-                    engine.store_response(found, state["outcome"], state["status"],
-                                          state["headers"], b"".join(chunks), request_time,
-                                          state["response_time"])
+                    engine.store_response(
+                        found,
+                        state["outcome"],
+                        state["status"],
+                        state["headers"],
+                        b"".join(chunks),
+                        request_time,
+                        state["response_time"],
+                    )
 
         try:
             await self.app(scope, receive, wrapped_send)
         except Exception:
+            if isinstance(state["outcome"], policy.Refreshed | policy.Serve):
+                # The client already has a complete answer from the cache; an app that
+                # raises after its error response (Starlette does) changes nothing.
+                log.warning(
+                    "app raised after its answer was replaced from the cache for %s",
+                    found.request.primary_key,
+                    exc_info=True,
+                )
+                return
             if state["outcome"] is not None or not isinstance(decision, policy.Forward):
                 raise
             stale = engine.on_failure(found, decision)
             if stale is None:
                 raise
-            log.warning("app failed for %s; answered stale (stale-if-error)",
-                        found.request.primary_key, exc_info=True)
-            await send_answer(send, engine.answer(found.request, stale.entry,
-                                                  stale.cache_status))
+            log.warning(
+                "app failed for %s; answered stale (stale-if-error)",
+                found.request.primary_key,
+                exc_info=True,
+            )
+            await send_answer(send, engine.answer(found.request, stale.entry, stale.cache_status))

@@ -39,10 +39,19 @@ def _serve(args: argparse.Namespace) -> int:
         from a2wsgi import WSGIMiddleware
 
         wrapped = WSGIMiddleware(wrapped, workers=args.threads)
-    print(f"edgecache: serving {args.app} on http://{args.host}:{args.port} "
-          f"({settings.store} store, {settings.max_bytes // 1024**2} MiB)", file=sys.stderr)
-    uvicorn.run(wrapped, host=args.host, port=args.port, log_level=args.log_level,
-                http="httptools", loop="uvloop")
+    print(
+        f"edgecache: serving {args.app} on http://{args.host}:{args.port} "
+        f"({settings.store} store, {settings.max_bytes // 1024**2} MiB)",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        wrapped,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        http="httptools",
+        loop="uvloop",
+    )
     return 0
 
 
@@ -51,12 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a WSGI or ASGI app behind the edge chain")
     serve.add_argument("app", help="module:attribute of the WSGI or ASGI app")
-    serve.add_argument("--host", default=os.environ.get("EDGECACHE_HOST", "127.0.0.1"),
-                       help="listen address (EDGECACHE_HOST, default %(default)s)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("EDGECACHE_PORT", 8080)),
-                       help="listen port (EDGECACHE_PORT, default %(default)s)")
-    serve.add_argument("--threads", type=int, default=8,
-                       help="threads for a WSGI app (default %(default)s)")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("EDGECACHE_HOST", "127.0.0.1"),
+        help="listen address (EDGECACHE_HOST, default %(default)s)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("EDGECACHE_PORT", 8080)),
+        help="listen port (EDGECACHE_PORT, default %(default)s)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=8, help="threads for a WSGI app (default %(default)s)"
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(func=_serve)
     return parser

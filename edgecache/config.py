@@ -59,23 +59,29 @@ class Settings:
             self.max_entry_bytes,
             "a positive size no larger than max_bytes",
         )
-        _check(0 <= self.heuristic_fraction <= 1, "heuristic_fraction",
-               self.heuristic_fraction, "a number from 0 to 1")
+        _check(
+            0 <= self.heuristic_fraction <= 1,
+            "heuristic_fraction",
+            self.heuristic_fraction,
+            "a number from 0 to 1",
+        )
         for name in ("heuristic_max", "stale_retention"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
-        _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout,
-               "seconds > 0")
+        _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout, "seconds > 0")
         _check(self.max_variants >= 1, "max_variants", self.max_variants, "an integer >= 1")
-        _check(bool(_TOKEN.match(self.cache_name)), "cache_name", self.cache_name,
-               "an HTTP token (letters, digits, -._~ and similar)")
+        _check(
+            bool(_TOKEN.match(self.cache_name)),
+            "cache_name",
+            self.cache_name,
+            "an HTTP token (letters, digits, -._~ and similar)",
+        )
         for field_name in self.targeted_fields:
-            _check(bool(_TOKEN.match(field_name)), "targeted_fields", field_name,
-                   "header field names")
+            _check(
+                bool(_TOKEN.match(field_name)), "targeted_fields", field_name, "header field names"
+            )
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``EDGECACHE_*`` variables; keyword arguments take precedence."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -106,8 +112,9 @@ class Settings:
 
 def _check(ok: bool, name: str, value: object, accepted: str) -> None:
     if not ok:
-        raise ConfigError(f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: "
-                          f"expected {accepted}")
+        raise ConfigError(
+            f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: expected {accepted}"
+        )
 
 
 def parse_size(raw: str) -> int:

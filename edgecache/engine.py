@@ -60,8 +60,14 @@ class Engine:
         request_time: float,
     ) -> policy.Outcome:
         outcome = policy.on_response(
-            found.request, found.request_cc, decision, status, headers, request_time,
-            self.clock(), self.options,
+            found.request,
+            found.request_cc,
+            decision,
+            status,
+            headers,
+            request_time,
+            self.clock(),
+            self.options,
         )
         if isinstance(outcome, policy.Pass):
             for key in outcome.invalidate:
@@ -86,11 +92,23 @@ class Engine:
         """Store a complete body; False (and nothing stored) when it is truncated."""
         declared = headers.get(CONTENT_LENGTH)
         if declared is not None and declared.strip() != str(len(body)).encode():
-            log.warning("not storing %s: body of %d bytes, Content-Length %r",
-                        found.request.primary_key, len(body), declared)
+            log.warning(
+                "not storing %s: body of %d bytes, Content-Length %r",
+                found.request.primary_key,
+                len(body),
+                declared,
+            )
             return False
-        entry = build_entry(found.request, status, headers, outcome.cc, body, request_time,
-                            response_time, self.options)
+        entry = build_entry(
+            found.request,
+            status,
+            headers,
+            outcome.cc,
+            body,
+            request_time,
+            response_time,
+            self.options,
+        )
         self.save(found.request.primary_key, entry)
         return True
 

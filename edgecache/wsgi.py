@@ -123,8 +123,9 @@ class CacheMiddleware:
         key = found.request.primary_key
         event = self.coalescer.begin(key)
         if event is None:
-            return self._forward(environ, start_response, found, decision,
-                                 on_end=lambda: self.coalescer.end(key))
+            return self._forward(
+                environ, start_response, found, decision, on_end=lambda: self.coalescer.end(key)
+            )
         self.coalescer.wait(key, event, self.settings.coalesce_timeout)
         again = self.engine.lookup(found.request)
         return self._dispatch(environ, start_response, again, coalesce=False)
@@ -134,9 +135,7 @@ class CacheMiddleware:
         start_response(_status_line(answer.status), _str_headers(answer.headers))
         return [answer.body] if answer.body else []
 
-    def _refresh_in_background(
-        self, environ: Environ, found: Lookup, stale: policy.Serve
-    ) -> None:
+    def _refresh_in_background(self, environ: Environ, found: Lookup, stale: policy.Serve) -> None:
         key = found.request.primary_key
         if self.coalescer.in_flight(key) or self.coalescer.begin(key) is not None:
             return
@@ -145,8 +144,13 @@ class CacheMiddleware:
 
         def run() -> None:
             try:
-                body = self._forward(copy, lambda *a: lambda b: None, found, revalidate,
-                                     on_end=lambda: self.coalescer.end(key))
+                body = self._forward(
+                    copy,
+                    lambda *a: lambda b: None,
+                    found,
+                    revalidate,
+                    on_end=lambda: self.coalescer.end(key),
+                )
                 for _ in body:
                     pass
                 close = getattr(body, "close", None)
@@ -174,20 +178,21 @@ class CacheMiddleware:
             environ = environ_with_headers(environ, decision.upstream_headers)
         state: dict[str, Any] = {"outcome": None}
 
-        def capture(status: str, headers: list[tuple[str, str]],
-                    exc_info: ExcInfo | None = None) -> Callable[[bytes], object]:
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
             if exc_info is not None and state["outcome"] is not None:
                 raise exc_info[1].with_traceback(exc_info[2])
             code = int(status.split(" ", 1)[0])
             parsed = Headers.from_str_pairs(headers)
             outcome = engine.on_response(found, decision, code, parsed, request_time)
-            state.update(outcome=outcome, status=code, headers=parsed,
-                         response_time=engine.clock())
+            state.update(outcome=outcome, status=code, headers=parsed, response_time=engine.clock())
             if isinstance(outcome, policy.Refreshed | policy.Serve):
                 answer = engine.answer(found.request, outcome.entry, outcome.cache_status)
                 state["answer"] = answer
-                return start_response(_status_line(answer.status),
-                                      _str_headers(answer.headers), exc_info)
+                return start_response(
+                    _status_line(answer.status), _str_headers(answer.headers), exc_info
+                )
             member = outcome.cache_status.decode("latin-1")
             return start_response(status, [*headers, ("Cache-Status", member)], exc_info)
 
@@ -201,10 +206,14 @@ class CacheMiddleware:
                 stale = engine.on_failure(found, decision)
             if stale is None:
                 raise
-            log.warning("app failed for %s; answered stale (stale-if-error)",
-                        found.request.primary_key, exc_info=sys.exc_info())
-            return self._send(start_response, engine.answer(found.request, stale.entry,
-                                                            stale.cache_status))
+            log.warning(
+                "app failed for %s; answered stale (stale-if-error)",
+                found.request.primary_key,
+                exc_info=sys.exc_info(),
+            )
+            return self._send(
+                start_response, engine.answer(found.request, stale.entry, stale.cache_status)
+            )
         return self._stream(body, state, found, request_time, on_end)
 
     def _stream(
@@ -246,8 +255,14 @@ class CacheMiddleware:
                     chunks = [] if self._wants_copy(state, limit) else None
                 if complete and chunks is not None:
                     self.engine.store_response(
-                        found, state["outcome"], state["status"], state["headers"],
-                        b"".join(chunks), request_time, state["response_time"])
+                        found,
+                        state["outcome"],
+                        state["status"],
+                        state["headers"],
+                        b"".join(chunks),
+                        request_time,
+                        state["response_time"],
+                    )
             finally:
                 if on_end is not None:
                     on_end()

@@ -15,9 +15,7 @@ def headers(*pairs: tuple[str, str]) -> Headers:
     return Headers.from_str_pairs(pairs)
 
 
-def request(
-    *pairs: tuple[str, str], method: str = "GET", target: str = "/page"
-) -> RequestHead:
+def request(*pairs: tuple[str, str], method: str = "GET", target: str = "/page") -> RequestHead:
     return RequestHead(method, "http", "example.com", target, headers(*pairs))
 
 

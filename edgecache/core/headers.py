@@ -70,9 +70,7 @@ class Headers:
 
     @classmethod
     def from_str_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
-        return cls(
-            [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
-        )
+        return cls([(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pairs])
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self._pairs)

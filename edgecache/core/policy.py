@@ -58,8 +58,9 @@ from edgecache.core.vary import matches
 
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # RFC 5861 §4: "an error"
 # RFC 9110 §15.4.5: what a 304 carries of the 200 it stands for.
-NOT_MODIFIED_FIELDS = frozenset({CACHE_CONTROL, CONTENT_LOCATION, DATE, ETAG, EXPIRES, VARY,
-                                 LAST_MODIFIED, CACHE_STATUS})
+NOT_MODIFIED_FIELDS = frozenset(
+    {CACHE_CONTROL, CONTENT_LOCATION, DATE, ETAG, EXPIRES, VARY, LAST_MODIFIED, CACHE_STATUS}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +204,7 @@ def on_response(
     entry = decision.entry
     fwd = decision.fwd
     if entry is not None:
-        refreshed = _refresh(request, entry, status, headers, request_time, response_time,
-                             options)
+        refreshed = _refresh(request, entry, status, headers, request_time, response_time, options)
         if refreshed is not None:
             ttl = refreshed.freshness_lifetime - current_age(refreshed, response_time)
             member = cache_status(name, fwd=fwd, fwd_status=status, stored=True, ttl=ttl)
@@ -264,8 +264,9 @@ def on_failure(
         allowed = max(allowed, float(request_cc.stale_if_error))
     if staleness > allowed:
         return None
-    member = cache_status(options.cache_name, hit=True, fwd_status=fwd_status,
-                          ttl=-staleness, detail="stale-if-error")
+    member = cache_status(
+        options.cache_name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
+    )
     return Serve(entry, member)
 
 

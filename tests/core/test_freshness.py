@@ -23,30 +23,61 @@ def lifetime(*pairs: tuple[str, str], status: int = 200) -> float:
 @pytest.mark.parametrize(
     ("pairs", "expected"),
     [
-        pytest.param([("Cache-Control", "s-maxage=5, max-age=50")], 5,
-                     id="9111-4.2.1-s-maxage-over-max-age"),
-        pytest.param([("Cache-Control", "max-age=50"), ("Expires", format_http_date(T + 9).decode()),
-                      DATE], 50, id="9111-4.2.1-max-age-over-expires"),
-        pytest.param([("Expires", format_http_date(T + 9).decode()), DATE], 9,
-                     id="9111-4.2.1-expires-minus-date"),
+        pytest.param(
+            [("Cache-Control", "s-maxage=5, max-age=50")], 5, id="9111-4.2.1-s-maxage-over-max-age"
+        ),
+        pytest.param(
+            [("Cache-Control", "max-age=50"), ("Expires", format_http_date(T + 9).decode()), DATE],
+            50,
+            id="9111-4.2.1-max-age-over-expires",
+        ),
+        pytest.param(
+            [("Expires", format_http_date(T + 9).decode()), DATE],
+            9,
+            id="9111-4.2.1-expires-minus-date",
+        ),
         pytest.param([("Expires", "0"), DATE], 0, id="9111-5.3-invalid-expires-is-expired"),
-        pytest.param([("Expires", format_http_date(T + 9).decode()),
-                      ("Expires", format_http_date(T + 99).decode()), DATE], 0,
-                     id="9111-4.2.1-two-expires-is-stale"),
-        pytest.param([("Expires", format_http_date(T + 9).decode())], 9,
-                     id="9111-4.2.1-no-date-uses-receipt-time"),
+        pytest.param(
+            [
+                ("Expires", format_http_date(T + 9).decode()),
+                ("Expires", format_http_date(T + 99).decode()),
+                DATE,
+            ],
+            0,
+            id="9111-4.2.1-two-expires-is-stale",
+        ),
+        pytest.param(
+            [("Expires", format_http_date(T + 9).decode())],
+            9,
+            id="9111-4.2.1-no-date-uses-receipt-time",
+        ),
         pytest.param([("Cache-Control", "max-age=oops")], 0, id="9111-4.2.1-invalid-is-stale"),
-        pytest.param([DATE, ("Last-Modified", format_http_date(T - 1000).decode())], 100,
-                     id="9111-4.2.2-heuristic-10-percent"),
-        pytest.param([DATE, ("Last-Modified", format_http_date(T - 10**9).decode())], 86400,
-                     id="9111-4.2.2-heuristic-capped"),
-        pytest.param([DATE, ("Last-Modified", format_http_date(T + 50).decode())], 0,
-                     id="9111-4.2.2-future-last-modified"),
+        pytest.param(
+            [DATE, ("Last-Modified", format_http_date(T - 1000).decode())],
+            100,
+            id="9111-4.2.2-heuristic-10-percent",
+        ),
+        pytest.param(
+            [DATE, ("Last-Modified", format_http_date(T - 10**9).decode())],
+            86400,
+            id="9111-4.2.2-heuristic-capped",
+        ),
+        pytest.param(
+            [DATE, ("Last-Modified", format_http_date(T + 50).decode())],
+            0,
+            id="9111-4.2.2-future-last-modified",
+        ),
         pytest.param([DATE], 0, id="no-default-ttl"),
-        pytest.param([("CDN-Cache-Control", "max-age=300"), ("Cache-Control", "max-age=5")],
-                     300, id="9213-2.2-targeted-field-wins"),
-        pytest.param([("CDN-Cache-Control", ""), ("Cache-Control", "max-age=5")], 5,
-                     id="9213-2.2-invalid-targeted-field-ignored"),
+        pytest.param(
+            [("CDN-Cache-Control", "max-age=300"), ("Cache-Control", "max-age=5")],
+            300,
+            id="9213-2.2-targeted-field-wins",
+        ),
+        pytest.param(
+            [("CDN-Cache-Control", ""), ("Cache-Control", "max-age=5")],
+            5,
+            id="9213-2.2-invalid-targeted-field-ignored",
+        ),
     ],
 )
 def test_freshness_lifetime(pairs: list[tuple[str, str]], expected: float) -> None:
@@ -61,10 +92,12 @@ def test_9111_4_2_2_heuristics_only_for_heuristic_statuses_or_public() -> None:
 
 
 def test_9213_own_target_name_configurable() -> None:
-    options = dataclasses.replace(OPTIONS, targeted_fields=(b"edge-cache-control",
-                                                            b"cdn-cache-control"))
-    e = entry(("Edge-Cache-Control", "max-age=7"), ("CDN-Cache-Control", "max-age=70"),
-              options=options)
+    options = dataclasses.replace(
+        OPTIONS, targeted_fields=(b"edge-cache-control", b"cdn-cache-control")
+    )
+    e = entry(
+        ("Edge-Cache-Control", "max-age=7"), ("CDN-Cache-Control", "max-age=70"), options=options
+    )
     assert e.freshness_lifetime == 7
 
 
@@ -73,7 +106,10 @@ def test_9111_4_2_3_age_uses_every_term() -> None:
     # request took 2 s; it has been resident 5 s.
     e = dataclasses.replace(
         entry(("Cache-Control", "max-age=100")),
-        request_time=T - 2, response_time=T, date_value=T - 10, age_value=30,
+        request_time=T - 2,
+        response_time=T,
+        date_value=T - 10,
+        age_value=30,
     )
     # corrected_initial_age = max(apparent 10, 30 + 2) = 32; + resident 5
     assert current_age(e, T + 5) == 37

@@ -81,33 +81,50 @@ CC_TABLE = [
     pytest.param(b"max-age=abc", {"max_age": INVALID}, id="9111-4.2.1-non-integer-invalid"),
     pytest.param(b"max-age=-5", {"max_age": INVALID}, id="9111-1.2.2-negative-invalid"),
     pytest.param(b"max-age", {"max_age": INVALID}, id="9111-1.2.2-missing-value-invalid"),
-    pytest.param(b"max-age=99999999999999999999999", {"max_age": DELTA_MAX},
-                 id="9111-1.2.2-overflow-is-2^31"),
-    pytest.param(b"max-age=10, max-age=20", {"max_age": INVALID},
-                 id="9111-4.2.1-conflicting-duplicates-stale"),
+    pytest.param(
+        b"max-age=99999999999999999999999", {"max_age": DELTA_MAX}, id="9111-1.2.2-overflow-is-2^31"
+    ),
+    pytest.param(
+        b"max-age=10, max-age=20",
+        {"max_age": INVALID},
+        id="9111-4.2.1-conflicting-duplicates-stale",
+    ),
     pytest.param(b"max-age=10, max-age=10", {"max_age": 10}, id="same-duplicate-ok"),
-    pytest.param(b"s-maxage=5, public", {"s_maxage": 5, "public": True},
-                 id="9111-5.2.2.10-s-maxage"),
-    pytest.param(b'private="Set-Cookie, X-Foo"',
-                 {"private": False, "private_fields": frozenset({b"set-cookie", b"x-foo"})},
-                 id="9111-5.2.2.7-private-field-list"),
+    pytest.param(
+        b"s-maxage=5, public", {"s_maxage": 5, "public": True}, id="9111-5.2.2.10-s-maxage"
+    ),
+    pytest.param(
+        b'private="Set-Cookie, X-Foo"',
+        {"private": False, "private_fields": frozenset({b"set-cookie", b"x-foo"})},
+        id="9111-5.2.2.7-private-field-list",
+    ),
     pytest.param(b"private", {"private": True}, id="9111-5.2.2.7-private-unqualified"),
-    pytest.param(b'no-cache="set-cookie"',
-                 {"no_cache": False, "no_cache_fields": frozenset({b"set-cookie"})},
-                 id="9111-5.2.2.4-no-cache-field-list"),
+    pytest.param(
+        b'no-cache="set-cookie"',
+        {"no_cache": False, "no_cache_fields": frozenset({b"set-cookie"})},
+        id="9111-5.2.2.4-no-cache-field-list",
+    ),
     pytest.param(b'no-cache=""', {"no_cache": True}, id="empty-field-list-is-unqualified"),
-    pytest.param(b"no-store, no-transform, must-revalidate, proxy-revalidate",
-                 {"no_store": True, "no_transform": True, "must_revalidate": True,
-                  "proxy_revalidate": True}, id="9111-5.2.2-booleans"),
+    pytest.param(
+        b"no-store, no-transform, must-revalidate, proxy-revalidate",
+        {"no_store": True, "no_transform": True, "must_revalidate": True, "proxy_revalidate": True},
+        id="9111-5.2.2-booleans",
+    ),
     pytest.param(b"max-stale", {"max_stale": DELTA_MAX}, id="9111-5.2.1.2-max-stale-any"),
     pytest.param(b"max-stale=30", {"max_stale": 30}, id="9111-5.2.1.2-max-stale-value"),
     pytest.param(b"min-fresh=20", {"min_fresh": 20}, id="9111-5.2.1.3-min-fresh"),
     pytest.param(b"only-if-cached", {"only_if_cached": True}, id="9111-5.2.1.7"),
-    pytest.param(b"stale-while-revalidate=30, stale-if-error=600",
-                 {"stale_while_revalidate": 30, "stale_if_error": 600}, id="rfc5861"),
-    pytest.param(b' , ,max-age=1 ,, ', {"max_age": 1}, id="empty-members-skipped"),
-    pytest.param(b'foo="a,b", max-age=3', {"max_age": 3, "extensions": {"foo": "a,b"}},
-                 id="9111-5.2.3-extension-quoted-comma"),
+    pytest.param(
+        b"stale-while-revalidate=30, stale-if-error=600",
+        {"stale_while_revalidate": 30, "stale_if_error": 600},
+        id="rfc5861",
+    ),
+    pytest.param(b" , ,max-age=1 ,, ", {"max_age": 1}, id="empty-members-skipped"),
+    pytest.param(
+        b'foo="a,b", max-age=3',
+        {"max_age": 3, "extensions": {"foo": "a,b"}},
+        id="9111-5.2.3-extension-quoted-comma",
+    ),
 ]
 
 
@@ -138,8 +155,9 @@ def test_cache_control_parser_never_raises(raw: bytes) -> None:
 
 
 _token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12)
-_arg = st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
-                                    max_size=12))
+_arg = st.one_of(
+    st.none(), st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+)
 
 
 @given(st.dictionaries(_token, _arg, max_size=6))
@@ -153,14 +171,20 @@ def test_split_list_respects_quotes() -> None:
 
 
 def test_9111_3_1_hop_by_hop_and_connection_named_fields_dropped() -> None:
-    h = headers(("Connection", "close, X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "5"),
-                ("Content-Type", "text/html"))
+    h = headers(
+        ("Connection", "close, X-Secret"),
+        ("X-Secret", "1"),
+        ("Keep-Alive", "5"),
+        ("Content-Type", "text/html"),
+    )
     assert strip_hop_by_hop(h) == headers(("Content-Type", "text/html"))
 
 
 def test_vary_parsing() -> None:
     assert parse_vary(headers(("Vary", "Accept-Encoding, accept-language"))) == (
-        b"accept-encoding", b"accept-language")
+        b"accept-encoding",
+        b"accept-language",
+    )
     assert parse_vary(headers(("Vary", "Accept"), ("Vary", "*"))) is None
     assert parse_vary(Headers()) == ()
 

@@ -16,10 +16,16 @@ def decide(req: RequestHead, *variants: Entry, now: float = T) -> policy.Decisio
     return policy.lookup(req, request_cc(req), variants, now, OPTIONS)
 
 
-def respond(req: RequestHead, decision: policy.Forward | policy.Bypass, status: int,
-            *pairs: tuple[str, str], now: float = T) -> policy.Outcome:
-    return policy.on_response(req, request_cc(req), decision, status, headers(*pairs), now,
-                              now, OPTIONS)
+def respond(
+    req: RequestHead,
+    decision: policy.Forward | policy.Bypass,
+    status: int,
+    *pairs: tuple[str, str],
+    now: float = T,
+) -> policy.Outcome:
+    return policy.on_response(
+        req, request_cc(req), decision, status, headers(*pairs), now, now, OPTIONS
+    )
 
 
 FRESH60 = entry(("Cache-Control", "max-age=60"), ("ETag", '"v1"'))
@@ -42,8 +48,11 @@ def test_9111_4_2_stale_entry_is_validated() -> None:
 
 def test_9211_uri_miss_and_vary_miss() -> None:
     assert decide(request()) == policy.Forward(Fwd.URI_MISS, request().headers)
-    varied = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"),
-                   req=request(("Accept-Language", "ko")))
+    varied = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept-Language"),
+        req=request(("Accept-Language", "ko")),
+    )
     d = decide(request(("Accept-Language", "en")), varied)
     assert isinstance(d, policy.Forward) and d.fwd is Fwd.VARY_MISS
 
@@ -65,41 +74,50 @@ def test_head_served_from_stored_get_without_body() -> None:
 
 
 def test_9111_5_2_1_1_request_max_age() -> None:
-    assert isinstance(decide(request(("Cache-Control", "max-age=20")), FRESH60, now=T + 10),
-                      policy.Serve)
+    assert isinstance(
+        decide(request(("Cache-Control", "max-age=20")), FRESH60, now=T + 10), policy.Serve
+    )
     d = decide(request(("Cache-Control", "max-age=5")), FRESH60, now=T + 10)
     assert isinstance(d, policy.Forward) and d.fwd is Fwd.REQUEST
 
 
 def test_9111_5_2_1_3_min_fresh() -> None:
-    assert isinstance(decide(request(("Cache-Control", "min-fresh=40")), FRESH60, now=T + 10),
-                      policy.Serve)
-    assert isinstance(decide(request(("Cache-Control", "min-fresh=55")), FRESH60, now=T + 10),
-                      policy.Forward)
+    assert isinstance(
+        decide(request(("Cache-Control", "min-fresh=40")), FRESH60, now=T + 10), policy.Serve
+    )
+    assert isinstance(
+        decide(request(("Cache-Control", "min-fresh=55")), FRESH60, now=T + 10), policy.Forward
+    )
 
 
 def test_9111_5_2_1_2_max_stale() -> None:
-    assert isinstance(decide(request(("Cache-Control", "max-stale=30")), FRESH60, now=T + 80),
-                      policy.Serve)
-    assert isinstance(decide(request(("Cache-Control", "max-stale=10")), FRESH60, now=T + 80),
-                      policy.Forward)
-    assert isinstance(decide(request(("Cache-Control", "max-stale")), FRESH60, now=T + 10**6),
-                      policy.Serve)
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale=30")), FRESH60, now=T + 80), policy.Serve
+    )
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale=10")), FRESH60, now=T + 80), policy.Forward
+    )
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale")), FRESH60, now=T + 10**6), policy.Serve
+    )
 
 
 def test_9111_5_2_2_2_must_revalidate_forbids_max_stale() -> None:
     e = entry(("Cache-Control", "max-age=60, must-revalidate"))
-    assert isinstance(decide(request(("Cache-Control", "max-stale")), e, now=T + 80),
-                      policy.Forward)
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale")), e, now=T + 80), policy.Forward
+    )
 
 
 def test_9111_5_2_2_10_s_maxage_implies_proxy_revalidate() -> None:
     e = entry(("Cache-Control", "s-maxage=60, stale-while-revalidate=100"))
-    assert isinstance(decide(request(("Cache-Control", "max-stale")), e, now=T + 80),
-                      policy.Forward)
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale")), e, now=T + 80), policy.Forward
+    )
     e = entry(("Cache-Control", "max-age=60, proxy-revalidate"))
-    assert isinstance(decide(request(("Cache-Control", "max-stale")), e, now=T + 80),
-                      policy.Forward)
+    assert isinstance(
+        decide(request(("Cache-Control", "max-stale")), e, now=T + 80), policy.Forward
+    )
 
 
 def test_9111_5_2_1_4_request_no_cache_and_pragma() -> None:
@@ -135,10 +153,18 @@ def test_9111_5_2_1_5_request_no_store_prevents_storing() -> None:
 
 
 def test_9111_4_1_vary_selects_among_several_variants() -> None:
-    ko = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"), body=b"ko",
-               req=request(("Accept-Language", "ko")))
-    en = entry(("Cache-Control", "max-age=60"), ("Vary", "accept-language"), body=b"en",
-               req=request(("Accept-Language", "en")))
+    ko = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept-Language"),
+        body=b"ko",
+        req=request(("Accept-Language", "ko")),
+    )
+    en = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "accept-language"),
+        body=b"en",
+        req=request(("Accept-Language", "en")),
+    )
     variants = policy.with_variant(policy.with_variant((), ko, 16), en, 16)
     d = decide(request(("Accept-Language", "ko")), *variants)
     assert isinstance(d, policy.Serve) and d.entry.body == b"ko"
@@ -147,8 +173,11 @@ def test_9111_4_1_vary_selects_among_several_variants() -> None:
 
 
 def test_9111_4_1_vary_normalises_whitespace_and_lines() -> None:
-    stored = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept"),
-                   req=request(("Accept", "text/html, application/json")))
+    stored = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept"),
+        req=request(("Accept", "text/html, application/json")),
+    )
     req = request(("Accept", "text/html"), ("Accept", "application/json"))
     assert isinstance(decide(req, stored), policy.Serve)
 
@@ -185,8 +214,12 @@ def test_9111_4_3_1_conditional_request_carries_both_validators() -> None:
 
 def test_9111_4_3_2_client_conditionals_answered_with_304() -> None:
     lm = format_http_date(T - 500).decode()
-    e = entry(("Cache-Control", "max-age=60"), ("ETag", '"v1"'), ("Last-Modified", lm),
-              ("Content-Type", "text/html"))
+    e = entry(
+        ("Cache-Control", "max-age=60"),
+        ("ETag", '"v1"'),
+        ("Last-Modified", lm),
+        ("Content-Type", "text/html"),
+    )
     for pairs, status in [
         ((("If-None-Match", '"v1"'),), 304),
         ((("If-None-Match", 'W/"v1"'),), 304),  # weak comparison
@@ -215,15 +248,24 @@ def test_if_match_and_range_conditions_go_to_the_origin() -> None:
 
 
 def test_9111_4_3_4_304_updates_stored_headers_and_restarts_clock() -> None:
-    e = entry(("Cache-Control", "max-age=60"), ("ETag", '"v1"'), ("X-Version", "1"),
-              body=b"payload")
+    e = entry(
+        ("Cache-Control", "max-age=60"), ("ETag", '"v1"'), ("X-Version", "1"), body=b"payload"
+    )
     req = request()
     d = decide(req, e, now=T + 100)
     assert isinstance(d, policy.Forward)
     later = T + 100
-    out = respond(req, d, 304, ("Cache-Control", "max-age=120"), ("ETag", '"v1"'),
-                  ("X-Version", "2"), ("Content-Length", "0"),
-                  ("Date", format_http_date(later).decode()), now=later)
+    out = respond(
+        req,
+        d,
+        304,
+        ("Cache-Control", "max-age=120"),
+        ("ETag", '"v1"'),
+        ("X-Version", "2"),
+        ("Content-Length", "0"),
+        ("Date", format_http_date(later).decode()),
+        now=later,
+    )
     assert isinstance(out, policy.Refreshed)
     fresh = out.entry
     assert fresh.body == b"payload"
@@ -247,8 +289,9 @@ def test_9111_4_3_5_head_updates_or_invalidates() -> None:
     req = request(method="HEAD")
     d = decide(req, e, now=T + 100)
     assert isinstance(d, policy.Forward)
-    same = respond(req, d, 200, ("Cache-Control", "max-age=90"), ("ETag", '"v1"'),
-                   ("Content-Length", "4"))
+    same = respond(
+        req, d, 200, ("Cache-Control", "max-age=90"), ("ETag", '"v1"'), ("Content-Length", "4")
+    )
     assert isinstance(same, policy.Refreshed) and same.entry.freshness_lifetime == 90
     changed = respond(req, d, 200, ("Cache-Control", "max-age=90"), ("ETag", '"v2"'))
     assert isinstance(changed, policy.Pass) and changed.invalidate == [req.primary_key]
@@ -259,8 +302,13 @@ def test_9111_4_3_5_head_updates_or_invalidates() -> None:
 
 def test_9111_4_4_unsafe_method_invalidates_target_and_same_origin_locations() -> None:
     req = request(method="POST", target="/items")
-    out = respond(req, policy.Bypass(Fwd.METHOD), 201, ("Location", "/items/7"),
-                  ("Content-Location", "http://other.example/x"))
+    out = respond(
+        req,
+        policy.Bypass(Fwd.METHOD),
+        201,
+        ("Location", "/items/7"),
+        ("Content-Location", "http://other.example/x"),
+    )
     assert isinstance(out, policy.Pass)
     assert out.invalidate == ["http://example.com/items", "http://example.com/items/7"]
 
@@ -314,7 +362,9 @@ def test_upstream_cache_status_is_kept_and_ours_appended() -> None:
     e = entry(("Cache-Control", "max-age=60"), ("Cache-Status", "origin-cache; hit"))
     a = policy.answer(request(), e, b"edgecache; hit", T)
     assert [v for n, v in a.headers if n == b"cache-status"] == [
-        b"origin-cache; hit", b"edgecache; hit"]
+        b"origin-cache; hit",
+        b"edgecache; hit",
+    ]
 
 
 def test_entry_serialisation_round_trip() -> None:

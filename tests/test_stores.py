@@ -1,0 +1,104 @@
+"""One contract suite over every store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgecache.core.model import Entry
+from edgecache.errors import StorageError
+from edgecache.storage import DiskStore, MemoryStore, Store
+from tests.helpers import entry
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "disk"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    s: Store
+    if request.param == "memory":
+        s = MemoryStore(10 * 1024**2, FakeClock())
+    else:
+        s = DiskStore(str(tmp_path / "cache"), 10 * 1024**2)
+    yield s
+    s.close()
+
+
+def test_put_get_delete(store: Store) -> None:
+    e = entry(("Cache-Control", "max-age=60"), body=b"x" * 1000)
+    assert store.get("k") is None
+    store.put("k", (e,), 60)
+    assert store.get("k") == (e,)
+    assert len(store) == 1
+    store.delete("k")
+    assert store.get("k") is None
+    store.delete("missing")  # not an error
+
+
+def test_variants_round_trip(store: Store) -> None:
+    variants: tuple[Entry, ...] = (entry(body=b"a"), entry(body=b"\x00" * 70000))
+    store.put("k", variants, 60)
+    assert store.get("k") == variants
+
+
+def test_clear(store: Store) -> None:
+    store.put("a", (entry(),), 60)
+    store.put("b", (entry(),), 60)
+    store.clear()
+    assert store.get("a") is None and len(store) == 0
+
+
+def test_memory_store_is_bounded_by_bytes_not_entries() -> None:
+    clock = FakeClock()
+    s = MemoryStore(100_000, clock)
+    big = entry(body=b"x" * 30_000)
+    for i in range(10):
+        s.put(f"k{i}", (big,), 60)
+    assert len(s) == 3  # 3 x ~30 KB fit in 100 KB; the least recently used went
+    assert s.get("k9") is not None and s.get("k0") is None
+    assert s.nbytes <= 100_000
+    s.put("huge", (entry(body=b"x" * 200_000),), 60)
+    assert s.get("huge") is None  # larger than the whole store: refused, not raised
+
+
+def test_memory_store_expires_each_key_at_its_own_time() -> None:
+    clock = FakeClock()
+    s = MemoryStore(1_000_000, clock)
+    s.put("short", (entry(),), 10)
+    s.put("long", (entry(),), 100)
+    clock.now += 50
+    assert s.get("short") is None and s.get("long") is not None
+
+
+def test_disk_store_survives_restart(tmp_path: Path) -> None:
+    e = entry(("Cache-Control", "max-age=60"), body=b"persisted")
+    first = DiskStore(str(tmp_path / "c"), 10**7)
+    first.put("k", (e,), 60)
+    first.close()
+    second = DiskStore(str(tmp_path / "c"), 10**7)
+    assert second.get("k") == (e,)
+    second.close()
+
+
+def test_disk_store_damaged_record_is_a_storage_error_then_a_miss(tmp_path: Path) -> None:
+    s = DiskStore(str(tmp_path / "c"), 10**7)
+    s._cache.set("k", b"\x00\x01garbage")
+    with pytest.raises(StorageError):
+        s.get("k")
+    assert s.get("k") is None
+    s.close()
+
+
+def test_disk_store_bad_directory_fails_clearly(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot open disk store"):
+        DiskStore(str(blocker / "sub"), 10**7)
