@@ -89,7 +89,10 @@ class CacheMiddleware:
         decision = found.decision
         if isinstance(decision, policy.Serve):
             await send_answer(
-                send, self.engine.answer(found.request, decision.entry, decision.cache_status)
+                send,
+                self.engine.answer(
+                    found.request, decision.entry, decision.cache_status, decision.age
+                ),
             )
             if decision.refresh:
                 self._refresh_in_background(scope, found)

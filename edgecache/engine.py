@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from edgecache.config import Settings
 from edgecache.core import policy
@@ -25,8 +25,7 @@ def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
     return MemoryStore(settings.max_bytes, clock)
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(NamedTuple):
     request: RequestHead
     request_cc: CacheControl
     decision: policy.Decision
@@ -48,8 +47,10 @@ class Engine:
         decision = policy.lookup(request, request_cc, variants, self.clock(), self.options)
         return Lookup(request, request_cc, decision, variants)
 
-    def answer(self, request: RequestHead, entry: Entry, member: bytes) -> policy.Answer:
-        return policy.answer(request, entry, member, self.clock())
+    def answer(
+        self, request: RequestHead, entry: Entry, member: bytes, age: float | None = None
+    ) -> policy.Answer:
+        return policy.answer(request, entry, member, self.clock(), age)
 
     def on_response(
         self,

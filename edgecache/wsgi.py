@@ -114,7 +114,9 @@ class CacheMiddleware:
         if isinstance(decision, policy.Serve):
             if decision.refresh:
                 self._refresh_in_background(environ, found, decision)
-            answer = self.engine.answer(found.request, decision.entry, decision.cache_status)
+            answer = self.engine.answer(
+                found.request, decision.entry, decision.cache_status, decision.age
+            )
             return self._send(start_response, answer)
         if isinstance(decision, policy.GatewayTimeout):
             return self._send(start_response, policy.gateway_timeout(decision.cache_status))

@@ -60,7 +60,8 @@ def is_not_modified(request_headers: Headers, entry: Entry) -> bool:
 
 def has_precondition_cache_cannot_answer(request_headers: Headers) -> bool:
     """If-Match, If-Unmodified-Since and If-Range are left to the origin."""
-    return any(n in request_headers for n in (IF_MATCH, IF_UNMODIFIED_SINCE, IF_RANGE))
+    h = request_headers
+    return IF_MATCH in h or IF_UNMODIFIED_SINCE in h or IF_RANGE in h
 
 
 def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:
@@ -69,12 +70,12 @@ def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:
     The client's own conditionals are replaced by the stored validators: If-None-Match
     with the stored ETag, and If-Modified-Since with the stored Last-Modified.
     """
-    headers = request_headers.without(CLIENT_CONDITIONALS)
+    validators = []
     if entry.etag is not None:
-        headers.pairs.append((IF_NONE_MATCH, entry.etag))
+        validators.append((IF_NONE_MATCH, entry.etag))
     if entry.last_modified is not None:
-        headers.pairs.append((IF_MODIFIED_SINCE, format_http_date(entry.last_modified)))
-    return headers
+        validators.append((IF_MODIFIED_SINCE, format_http_date(entry.last_modified)))
+    return request_headers.without(CLIENT_CONDITIONALS).with_added(validators)
 
 
 def merge_headers(stored: Headers, update: Headers) -> Headers:

@@ -56,12 +56,19 @@ HOP_BY_HOP = frozenset(
 
 
 class Headers:
-    """An ordered multi-map of lowercase byte names to byte values."""
+    """An ordered multi-map of lowercase byte names to byte values.
 
-    __slots__ = ("_pairs",)
+    Immutable by convention: methods that change headers return a new object. Lookups go
+    through an index of first values built on first use (one C-speed ``dict`` call), so
+    a request pays one pass over its headers however many fields the policy asks about.
+    """
+
+    __slots__ = ("_first", "_pairs", "_repeated")
 
     def __init__(self, pairs: Iterable[tuple[bytes, bytes]] = ()) -> None:
         self._pairs: HeaderPairs = pairs if isinstance(pairs, list) else list(pairs)
+        self._first: dict[bytes, bytes] | None = None
+        self._repeated = False
 
     @classmethod
     def from_raw(cls, pairs: Iterable[tuple[bytes, bytes]]) -> Headers:
@@ -72,6 +79,13 @@ class Headers:
     def from_str_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Headers:
         return cls([(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pairs])
 
+    def _index(self) -> dict[bytes, bytes]:
+        # Built from the reversed pairs so the first occurrence of a name wins.
+        first = dict(reversed(self._pairs))
+        self._repeated = len(first) != len(self._pairs)
+        self._first = first
+        return first
+
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self._pairs)
 
@@ -79,38 +93,46 @@ class Headers:
         return len(self._pairs)
 
     def __contains__(self, name: object) -> bool:
-        return any(n == name for n, _ in self._pairs)
+        return name in (self._first if self._first is not None else self._index())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self._pairs == other._pairs
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Headers({self._pairs!r})"
 
     @property
     def pairs(self) -> HeaderPairs:
+        """The raw pairs, for sending. Do not mutate."""
         return self._pairs
 
     def get(self, name: bytes) -> bytes | None:
         """The first value of ``name``, or None."""
-        for n, v in self._pairs:
-            if n == name:
-                return v
-        return None
+        return (self._first if self._first is not None else self._index()).get(name)
 
     def get_all(self, name: bytes) -> list[bytes]:
+        first = (self._first if self._first is not None else self._index()).get(name)
+        if first is None:
+            return []
+        if not self._repeated:
+            return [first]
         return [v for n, v in self._pairs if n == name]
 
     def get_joined(self, name: bytes) -> bytes | None:
         """All field lines of a list-based field joined with commas (RFC 9110 §5.3)."""
-        values = self.get_all(name)
-        if not values:
-            return None
-        return b", ".join(values)
+        first = (self._first if self._first is not None else self._index()).get(name)
+        if first is None or not self._repeated:
+            return first
+        return b", ".join(v for n, v in self._pairs if n == name)
 
     def without(self, names: Iterable[bytes]) -> Headers:
         drop = frozenset(names)
         return Headers([(n, v) for n, v in self._pairs if n not in drop])
+
+    def with_added(self, pairs: Iterable[tuple[bytes, bytes]]) -> Headers:
+        return Headers([*self._pairs, *pairs])
 
     def replaced(self, updates: Iterable[tuple[bytes, bytes]]) -> Headers:
         """A copy where every name present in ``updates`` takes exactly the new values."""

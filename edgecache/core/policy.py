@@ -27,10 +27,10 @@ from the cache carries Age (§5.1) and Cache-Status (RFC 9211). No clock is read
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from edgecache.core.cache_control import INVALID, CacheControl
-from edgecache.core.cache_status import Fwd, cache_status
+from edgecache.core.cache_status import Fwd, cache_status, hit_status
 from edgecache.core.conditional import (
     has_precondition_cache_cannot_answer,
     head_matches,
@@ -63,48 +63,43 @@ NOT_MODIFIED_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Serve:
+class Serve(NamedTuple):
     entry: Entry
     cache_status: bytes
     refresh: bool = False
+    age: float | None = None
+    """The entry's current age when decided, so the answer need not recompute it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Forward:
+class Forward(NamedTuple):
     fwd: Fwd
     upstream_headers: Headers
     entry: Entry | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Bypass:
+class Bypass(NamedTuple):
     fwd: Fwd
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayTimeout:
+class GatewayTimeout(NamedTuple):
     cache_status: bytes
 
 
 Decision = Serve | Forward | Bypass | GatewayTimeout
 
 
-@dataclass(frozen=True, slots=True)
-class Store:
+class Store(NamedTuple):
     cc: CacheControl
     cache_status: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Pass:
+class Pass(NamedTuple):
     cache_status: bytes
-    invalidate: list[str] = field(default_factory=list)
+    invalidate: tuple[str, ...] = ()
     reason: NotStored | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Refreshed:
+class Refreshed(NamedTuple):
     entry: Entry
     cache_status: bytes
 
@@ -115,7 +110,7 @@ Outcome = Store | Pass | Refreshed | Serve
 def select_variant(variants: Sequence[Entry], request_headers: Headers) -> Entry | None:
     """The newest stored variant whose secondary key the request matches (§4.1)."""
     for entry in variants:
-        if matches(entry.vary, request_headers):
+        if not entry.vary or matches(entry.vary, request_headers):
             return entry
     return None
 
@@ -150,7 +145,7 @@ def lookup(
     ttl = entry.freshness_lifetime - age
     validate = _validation_reason(entry, request_cc, age, ttl)
     if validate is None:
-        return Serve(entry, cache_status(name, hit=True, ttl=ttl))
+        return Serve(entry, hit_status(name, ttl), False, age)
     if validate is Fwd.STALE and not entry.must_revalidate and not entry.no_cache:
         staleness = -ttl
         # §5.2.1.2: the client accepts a response stale by at most max-stale seconds.
@@ -200,7 +195,7 @@ def on_response(
     name = options.cache_name
     if isinstance(decision, Bypass):
         targets = invalidation_targets(request, status, headers)  # §4.4
-        return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), targets)
+        return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), tuple(targets))
     entry = decision.entry
     fwd = decision.fwd
     if entry is not None:
@@ -215,7 +210,7 @@ def on_response(
                 return stale
         if request.method == "HEAD":
             # §4.3.5: a HEAD answer that disagrees with the stored response invalidates it.
-            return Pass(cache_status(name, fwd=fwd, fwd_status=status), [request.primary_key])
+            return Pass(cache_status(name, fwd=fwd, fwd_status=status), (request.primary_key,))
     cc = effective_cache_control(headers, options.targeted_fields)
     reason = may_store(request, request_cc, status, headers, cc)
     if reason is None:
@@ -270,8 +265,7 @@ def on_failure(
     return Serve(entry, member)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A response from the cache, ready to send."""
 
     status: int
@@ -279,10 +273,14 @@ class Answer:
     body: bytes
 
 
-def answer(request: RequestHead, entry: Entry, member: bytes, now: float) -> Answer:
+def answer(
+    request: RequestHead, entry: Entry, member: bytes, now: float, age: float | None = None
+) -> Answer:
     """The response a stored entry gives this request: 200 (or its stored status), a 304
     for a matching conditional (§4.3.2), no body for HEAD; always Age and Cache-Status."""
-    extra = [(AGE, b"%d" % int(current_age(entry, now))), (CACHE_STATUS, member)]
+    if age is None:
+        age = current_age(entry, now)
+    extra = [(AGE, b"%d" % age), (CACHE_STATUS, member)]
     if entry.status == 200 and is_not_modified(request.headers, entry):
         kept = [(n, v) for n, v in entry.headers if n in NOT_MODIFIED_FIELDS]
         return Answer(304, kept + extra, b"")

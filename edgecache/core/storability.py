@@ -90,6 +90,4 @@ def stored_headers(headers: Headers, cc: CacheControl, body_length: int) -> Head
     """
     kept = strip_hop_by_hop(headers)
     drop = {AGE, CONTENT_LENGTH} | cc.private_fields | cc.no_cache_fields
-    kept = kept.without(drop)
-    kept.pairs.append((CONTENT_LENGTH, str(body_length).encode()))
-    return kept
+    return kept.without(drop).with_added([(CONTENT_LENGTH, str(body_length).encode())])
