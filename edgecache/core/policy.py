@@ -171,7 +171,9 @@ def _validation_reason(
     """Why the stored entry cannot be served as is, or None when it can."""
     if request_cc.no_cache:  # §5.2.1.4
         return Fwd.REQUEST
-    if request_cc.max_age is not None and age > max(request_cc.max_age, 0):  # §5.2.1.1
+    max_age = request_cc.max_age
+    # §5.2.1.1; an unparseable value is read as the most restrictive, no-cache.
+    if max_age is not None and (max_age == INVALID or age > max_age):
         return Fwd.REQUEST
     min_fresh = request_cc.min_fresh
     if min_fresh is not None and min_fresh != INVALID and ttl < min_fresh:  # §5.2.1.3
