@@ -17,12 +17,15 @@ serve: install
 
 test: install
 	$(BIN)/ruff check edgecache tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check edgecache tests benchmarks
+	$(BIN)/mypy
 
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/hit_throughput.py
 	$(BIN)/python benchmarks/hit_scaling.py
 
