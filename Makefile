@@ -26,8 +26,8 @@ lint: install
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python benchmarks/hit_throughput.py
-	$(BIN)/python benchmarks/hit_scaling.py
+	$(BIN)/python -m benchmarks.hit_throughput
+	$(BIN)/python -m benchmarks.hit_scaling
 
 clean:
 	rm -rf $(VENV) .edgecache .pytest_cache

@@ -4,7 +4,7 @@ Calls the ASGI CacheMiddleware in process (no server, no sockets), with 1 thousa
 1 million entries in the memory store, hitting random stored keys. Prints microseconds
 per hit and the ratio to the 1 thousand case, measured in the same run.
 
-    python benchmarks/hit_scaling.py [--hits 200000]
+    python -m benchmarks.hit_scaling [--hits 200000]
 """
 
 from __future__ import annotations

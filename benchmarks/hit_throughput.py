@@ -4,7 +4,7 @@ Both serve the same 10 KB HTML (benchmarks/apps.py) from one uvicorn process pin
 core 0, loaded by wrk on core 1, alternately, in the same minute. Goal: the cached hit
 reaches at least 80% of the bare app's requests per second.
 
-    python benchmarks/hit_throughput.py [--seconds 10] [--rounds 3]
+    python -m benchmarks.hit_throughput [--seconds 10] [--rounds 3]
 """
 
 from __future__ import annotations
