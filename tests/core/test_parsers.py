@@ -192,3 +192,26 @@ def test_vary_parsing() -> None:
 @given(st.binary(max_size=100))
 def test_vary_parser_never_raises(raw: bytes) -> None:
     parse_vary(Headers([(b"vary", raw)]))
+
+
+@given(st.binary(max_size=100))
+def test_list_and_age_and_etag_parsers_never_raise(raw: bytes) -> None:
+    from edgecache.core.conditional import if_none_match_matches
+    from edgecache.core.freshness import parse_age
+
+    split_list(raw)
+    assert parse_age(Headers([(b"age", raw)])) >= 0
+    if_none_match_matches(raw, b'"x"')
+
+
+@given(
+    st.lists(
+        st.text(alphabet="abcdefghij0123456789 ;=/", min_size=1, max_size=10)
+        .map(str.strip)
+        .filter(bool),
+        max_size=6,
+    )
+)
+def test_split_list_round_trip(members: list[str]) -> None:
+    joined = ", ".join(members).encode()
+    assert split_list(joined) == [m.encode() for m in members]

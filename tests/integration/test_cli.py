@@ -17,8 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edgecache", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=30, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "edgecache", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @contextmanager
@@ -26,8 +32,20 @@ def serving(*args: str) -> Iterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    proc = subprocess.Popen([sys.executable, "-m", "edgecache", "serve", *args, "--port",
-                             str(port), "--log-level", "warning"], cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgecache",
+            "serve",
+            *args,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
