@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edgecache.compression import QUALITY_RANGE, SUPPORTED
+from edgecache.core.encoding import DEFAULT_TYPES, EncodingRules
 from edgecache.core.model import PolicyOptions
 from edgecache.errors import ConfigError
 
@@ -48,6 +50,23 @@ class Settings:
     """One upstream request per cold URL at a time; the others wait for it."""
     coalesce_timeout: float = 30.0
     """Longest a coalesced request waits for the leader before going on alone, seconds."""
+    compress: bool = True
+    """Content-encode compressible answers for clients that accept it."""
+    codings: tuple[str, ...] = ("br", "zstd", "gzip")
+    """Codings offered, in the server's order of preference among equal q-values."""
+    compress_min_size: int = 256
+    """Bodies smaller than this many bytes are sent as they are."""
+    compress_types: tuple[str, ...] = DEFAULT_TYPES
+    """Content types compressed; ``text/*`` and ``*/*+json`` style patterns allowed."""
+    br_quality: int = 4
+    zstd_level: int = 3
+    gzip_level: int = 5
+    """On-the-fly qualities: fast, because they are paid on every uncached answer."""
+    stored_br_quality: int = 11
+    stored_zstd_level: int = 19
+    stored_gzip_level: int = 9
+    """Qualities of the encoded copies the cache keeps: paid once per entry and coding,
+    off the request path, so they can be the smallest."""
 
     def __post_init__(self) -> None:
         _check(self.store in ("memory", "disk"), "store", self.store, "'memory' or 'disk'")
@@ -75,6 +94,17 @@ class Settings:
             self.cache_name,
             "an HTTP token (letters, digits, -._~ and similar)",
         )
+        for coding in self.codings:
+            _check(coding in SUPPORTED, "codings", coding, f"codings among {', '.join(SUPPORTED)}")
+        for name, coding in _QUALITY_SETTINGS.items():
+            low, high = QUALITY_RANGE[coding]
+            value = getattr(self, name)
+            _check(low <= value <= high, name, value, f"an integer from {low} to {high}")
+        _check(
+            self.compress_min_size >= 0, "compress_min_size", self.compress_min_size, "a size >= 0"
+        )
+        for pattern in self.compress_types:
+            _check("/" in pattern, "compress_types", pattern, "media types like text/*")
         for field_name in self.targeted_fields:
             _check(
                 bool(_TOKEN.match(field_name)), "targeted_fields", field_name, "header field names"
@@ -98,6 +128,14 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         values.update(overrides)
         return cls(**values)
+
+    def encoding_rules(self) -> EncodingRules:
+        return EncodingRules(self.codings, self.compress_min_size, self.compress_types)
+
+    def quality(self, coding: str, stored: bool = False) -> int:
+        """The quality or level for ``coding``, on the fly or for a stored copy."""
+        name = {"br": "br_quality", "zstd": "zstd_level", "gzip": "gzip_level"}[coding]
+        return int(getattr(self, ("stored_" if stored else "") + name))
 
     def policy_options(self) -> PolicyOptions:
         return PolicyOptions(
@@ -157,6 +195,15 @@ def _identity(raw: str) -> str:
     return raw
 
 
+_QUALITY_SETTINGS = {
+    "br_quality": "br",
+    "zstd_level": "zstd",
+    "gzip_level": "gzip",
+    "stored_br_quality": "br",
+    "stored_zstd_level": "zstd",
+    "stored_gzip_level": "gzip",
+}
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "store": _identity,
     "store_path": _identity,
@@ -170,4 +217,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "targeted_fields": parse_names,
     "coalesce": parse_bool,
     "coalesce_timeout": parse_float,
+    "compress": parse_bool,
+    "codings": lambda raw: tuple(n.lower() for n in parse_names(raw)),
+    "compress_min_size": parse_size,
+    "compress_types": parse_names,
+    **dict.fromkeys(_QUALITY_SETTINGS, parse_int),
 }

@@ -13,6 +13,8 @@ from edgecache.core.cache_control import CacheControl, request_cache_control
 from edgecache.core.entries import build_entry, retention
 from edgecache.core.headers import CONTENT_LENGTH, Headers
 from edgecache.core.model import Entry, RequestHead
+from edgecache.core.negotiation import IDENTITY
+from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
 
@@ -33,13 +35,28 @@ class Lookup(NamedTuple):
 
 
 class Engine:
-    """Runs the policy against a store; adapters do the HTTP I/O around it."""
+    """Runs the policy against a store; adapters do the HTTP I/O around it.
 
-    def __init__(self, settings: Settings, store: Store | None, clock: Callable[[], float]):
+    With ``encoded_copies`` the engine also keeps content-encoded copies of stored
+    bodies: the first request for a coding is answered in identity (the compression
+    layer above encodes it on the fly) and schedules one encoding at the stored
+    quality on a worker thread; later hits send those bytes as they are.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None,
+        clock: Callable[[], float],
+        encoded_copies: bool = False,
+    ):
         self.settings = settings
         self.options = settings.policy_options()
         self.clock = clock
         self.store: Store = store if store is not None else make_store(settings, clock)
+        self.copies: EncodedCopies | None = None
+        if encoded_copies and settings.compress:
+            self.copies = EncodedCopies(settings, self._save_copy)
 
     def lookup(self, request: RequestHead) -> Lookup:
         request_cc = request_cache_control(request.headers)
@@ -50,7 +67,10 @@ class Engine:
     def answer(
         self, request: RequestHead, entry: Entry, member: bytes, age: float | None = None
     ) -> policy.Answer:
-        return policy.answer(request, entry, member, self.clock(), age)
+        coding = IDENTITY
+        if self.copies is not None and entry.encodable:
+            coding = self.copies.coding_for(request, entry)
+        return policy.answer(request, entry, member, self.clock(), age, coding)
 
     def on_response(
         self,
@@ -74,7 +94,11 @@ class Engine:
             for key in outcome.invalidate:
                 self._delete(key)
         elif isinstance(outcome, policy.Refreshed):
-            self.save(found.request.primary_key, outcome.entry)
+            entry = outcome.entry
+            if self.copies is not None and isinstance(decision, policy.Forward):
+                entry = self.copies.carried_over(decision.entry, entry)
+                outcome = outcome._replace(entry=entry)
+            self.save(found.request.primary_key, entry)
         return outcome
 
     def on_failure(self, found: Lookup, decision: policy.Forward) -> policy.Serve | None:
@@ -110,11 +134,22 @@ class Engine:
             response_time,
             self.options,
         )
+        if self.copies is not None:
+            entry = self.copies.marked(entry)
         self.save(found.request.primary_key, entry)
         return True
 
     def save(self, key: str, entry: Entry) -> None:
+        self._put_variant(key, entry, self._get(key))
+
+    def _save_copy(self, key: str, entry: Entry) -> None:
+        """Store an entry that gained an encoded copy, unless it was replaced or dropped
+        meanwhile."""
         current = self._get(key)
+        if any(v.vary == entry.vary and v.response_time == entry.response_time for v in current):
+            self._put_variant(key, entry, current)
+
+    def _put_variant(self, key: str, entry: Entry, current: Variants) -> None:
         variants = policy.with_variant(current, entry, self.options.max_variants)
         ttl = max(retention(v, self.clock(), self.options) for v in variants)
         try:
@@ -128,6 +163,10 @@ class Engine:
         except StorageError as exc:
             log.warning("store get failed, treated as a miss: %s", exc)
             return ()
+
+    def close(self) -> None:
+        if self.copies is not None:
+            self.copies.close()
 
     def _delete(self, key: str) -> None:
         try:

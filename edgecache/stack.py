@@ -1,7 +1,8 @@
 """EdgeCache(app): recognises a WSGI or an ASGI app and wraps it in the edge chain.
 
 The chain's order is part of the contract (DESIGN.md): auth -> compress -> cache -> app.
-The cache layer is here now; compression and auth join in this function as they land.
+Compression sits outside the cache so the cache stores identity bodies and, beside them,
+the encoded copies it makes once; auth joins outermost when it lands.
 """
 
 from __future__ import annotations
@@ -31,18 +32,23 @@ def detect_interface(app: Any) -> Literal["asgi", "wsgi"]:
 def EdgeCache(app: Any, *, interface: Interface = "auto", **options: Any) -> Any:
     """Wrap ``app`` in edgecache's chain; returns the same kind of app (WSGI or ASGI).
 
-    Keyword arguments are settings (see ``Settings``) or ``store=`` / ``clock=``; unset
-    settings come from ``EDGECACHE_*`` variables, then defaults.
+    Keyword arguments are settings (see ``Settings``), ``store=`` (a setting such as
+    ``"disk"``, or a Store object) and ``clock=``; unset settings come from
+    ``EDGECACHE_*`` variables, then defaults.
     """
     store = options.pop("store", None)
+    if isinstance(store, str):  # the store *setting* ("memory", "disk"), not an object
+        options["store"], store = store, None
     clock = options.pop("clock", None)
     settings = options.pop("settings", None) or Settings.from_env(**options)
     kind = detect_interface(app) if interface == "auto" else interface
     if kind not in ("asgi", "wsgi"):
         raise ConfigError(f"interface={interface!r}: expected 'auto', 'asgi' or 'wsgi'")
-    extra: dict[str, Any] = {"store": store}
+    extra: dict[str, Any] = {"store": store, "encoded_copies": settings.compress}
     if clock is not None:
         extra["clock"] = clock
-    if kind == "asgi":
-        return asgi.CacheMiddleware(app, settings, **extra)
-    return wsgi.CacheMiddleware(app, settings, **extra)
+    layers = asgi if kind == "asgi" else wsgi
+    chain = layers.CacheMiddleware(app, settings, **extra)
+    if settings.compress:
+        chain = layers.CompressMiddleware(chain, settings)
+    return chain

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 HeaderPairs = list[tuple[bytes, bytes]]
 
+ACCEPT_ENCODING = b"accept-encoding"
 AGE = b"age"
 AUTHORIZATION = b"authorization"
 CACHE_CONTROL = b"cache-control"

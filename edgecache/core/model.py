@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -72,17 +73,26 @@ class Entry:
     stale_if_error: float = 0.0
     etag: bytes | None = None
     last_modified: float | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    encodable: bool = False
+    """May be sent content-encoded (type, size, no-transform: see core.encoding)."""
+    encoded: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = field(
+        default_factory=dict, compare=False
+    )
+    """Encoded copies made so far: coding -> (ready-to-send headers, body). Filled in
+    after storing, off the request path; the only mutable part of an entry."""
 
     @property
     def nbytes(self) -> int:
-        return len(self.body) + sum(len(n) + len(v) for n, v in self.headers) + 256
+        size = len(self.body) + sum(len(n) + len(v) for n, v in self.headers) + 256
+        for pairs, body in list(self.encoded.values()):
+            size += len(body) + sum(len(n) + len(v) for n, v in pairs)
+        return size
 
     def to_bytes(self) -> bytes:
         """A self-describing serialisation for byte-oriented stores (disk, Redis)."""
         meta = {
             "status": self.status,
-            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers],
+            "headers": _str_pairs(self.headers),
             "request_time": self.request_time,
             "response_time": self.response_time,
             "date_value": self.date_value,
@@ -98,21 +108,31 @@ class Entry:
             "sie": self.stale_if_error,
             "etag": None if self.etag is None else self.etag.decode("latin-1"),
             "last_modified": self.last_modified,
-            "extra": self.extra,
+            "encodable": self.encodable,
+            "encoded": [
+                [coding, _str_pairs(pairs), len(body)]
+                for coding, (pairs, body) in list(self.encoded.items())
+            ],
         }
         head = json.dumps(meta, separators=(",", ":")).encode()
-        return len(head).to_bytes(4, "big") + head + self.body
+        bodies = [self.body] + [body for _, body in list(self.encoded.values())]
+        return len(head).to_bytes(4, "big") + head + b"".join(bodies)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
         size = int.from_bytes(data[:4], "big")
         meta = json.loads(data[4 : 4 + size])
+        encoded_sizes = sum(n for _, _, n in meta["encoded"])
+        end = len(data) - encoded_sizes
+        pos = end
+        encoded = {}
+        for coding, pairs, n in meta["encoded"]:
+            encoded[coding] = (_byte_pairs(pairs), data[pos : pos + n])
+            pos += n
         return cls(
             status=meta["status"],
-            headers=Headers(
-                [(n.encode("latin-1"), v.encode("latin-1")) for n, v in meta["headers"]]
-            ),
-            body=data[4 + size :],
+            headers=Headers(_byte_pairs(meta["headers"])),
+            body=data[4 + size : end],
             request_time=meta["request_time"],
             response_time=meta["response_time"],
             date_value=meta["date_value"],
@@ -128,8 +148,17 @@ class Entry:
             stale_if_error=meta["sie"],
             etag=None if meta["etag"] is None else meta["etag"].encode("latin-1"),
             last_modified=meta["last_modified"],
-            extra=meta["extra"],
+            encodable=meta["encodable"],
+            encoded=encoded,
         )
+
+
+def _str_pairs(pairs: Iterable[tuple[bytes, bytes]]) -> list[list[str]]:
+    return [[n.decode("latin-1"), v.decode("latin-1")] for n, v in pairs]
+
+
+def _byte_pairs(pairs: list[list[str]]) -> list[tuple[bytes, bytes]]:
+    return [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
 
 
 def encode_variants(variants: tuple[Entry, ...]) -> bytes:

@@ -276,18 +276,28 @@ class Answer(NamedTuple):
 
 
 def answer(
-    request: RequestHead, entry: Entry, member: bytes, now: float, age: float | None = None
+    request: RequestHead,
+    entry: Entry,
+    member: bytes,
+    now: float,
+    age: float | None = None,
+    coding: str = "identity",
 ) -> Answer:
     """The response a stored entry gives this request: 200 (or its stored status), a 304
-    for a matching conditional (§4.3.2), no body for HEAD; always Age and Cache-Status."""
+    for a matching conditional (§4.3.2), no body for HEAD; always Age and Cache-Status.
+    The stored ``coding`` copy is sent when asked for and made; identity otherwise."""
     if age is None:
         age = current_age(entry, now)
     extra = [(AGE, b"%d" % age), (CACHE_STATUS, member)]
     if entry.status == 200 and is_not_modified(request.headers, entry):
         kept = [(n, v) for n, v in entry.headers if n in NOT_MODIFIED_FIELDS]
         return Answer(304, kept + extra, b"")
-    body = b"" if request.method == "HEAD" else entry.body
-    return Answer(entry.status, entry.headers.pairs + extra, body)
+    if request.method == "HEAD":
+        return Answer(entry.status, entry.headers.pairs + extra, b"")
+    copy = entry.encoded.get(coding)
+    if copy is not None:
+        return Answer(entry.status, copy[0] + extra, copy[1])
+    return Answer(entry.status, entry.headers.pairs + extra, entry.body)
 
 
 def gateway_timeout(member: bytes) -> Answer:

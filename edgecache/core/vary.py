@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from edgecache.core.headers import VARY, Headers, split_list
+from edgecache.core.headers import ACCEPT_ENCODING, VARY, Headers, split_list
+from edgecache.core.negotiation import acceptable_codings
+
+KNOWN_CODINGS = ("br", "compress", "deflate", "gzip", "identity", "zstd")
 
 SecondaryKey = tuple[tuple[bytes, bytes | None], ...]
 
@@ -31,6 +34,10 @@ def normalise_field(headers: Headers, name: bytes) -> bytes | None:
     values = headers.get_all(name)
     if not values:
         return None
+    if name == ACCEPT_ENCODING:
+        # A thousand browser spellings, a handful of meanings: key on the set of codings
+        # accepted, so any variant an origin chose for one request suits the others.
+        return acceptable_codings(b",".join(values), KNOWN_CODINGS)
     return b",".join(split_list(b",".join(values)))
 
 

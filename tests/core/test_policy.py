@@ -374,3 +374,15 @@ def test_entry_serialisation_round_trip() -> None:
     b = entry(("Cache-Control", "max-age=60"), ("Vary", "X"), req=request(), body=b"\x00\xff")
     assert decode_variants(encode_variants((a, b))) == (a, b)
     assert Headers() == Headers([])
+
+
+def test_9111_4_1_accept_encoding_variants_keyed_by_accepted_set() -> None:
+    stored = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept-Encoding"),
+        req=request(("Accept-Encoding", "gzip, deflate, br")),
+    )
+    same = request(("Accept-Encoding", "br;q=0.9, gzip, deflate"))
+    assert isinstance(decide(same, stored), policy.Serve)
+    narrower = request(("Accept-Encoding", "gzip"))
+    assert isinstance(decide(narrower, stored), policy.Forward)

@@ -32,6 +32,14 @@ class Edge:
     clock: FakeClock
     client: httpx.Client
 
+    @property
+    def cache(self) -> Any:
+        """The CacheMiddleware layer inside the chain EdgeCache built."""
+        layer = self.middleware
+        while not hasattr(layer, "coalescer"):
+            layer = layer.app
+        return layer
+
 
 @pytest.fixture(params=["wsgi-flask-werkzeug", "asgi-starlette-uvicorn"])
 def edge(request: pytest.FixtureRequest) -> Iterator[Edge]:

@@ -142,7 +142,7 @@ def test_stale_while_revalidate_refreshes_in_background(edge: Edge) -> None:
     stale = edge.client.get("/swr")
     assert stale.text == "old" and "stale-while-revalidate" in status_of(stale)
     deadline = time.monotonic() + 5
-    while edge.middleware.coalescer.in_flight("http://" + edge.url[7:] + "/swr") or (
+    while edge.cache.coalescer.in_flight("http://" + edge.url[7:] + "/swr") or (
         edge.script.calls["GET /swr"] < 2
     ):
         assert time.monotonic() < deadline, "background refresh did not finish"
@@ -152,7 +152,7 @@ def test_stale_while_revalidate_refreshes_in_background(edge: Edge) -> None:
 
 
 def test_large_bodies_stream_through_uncached(edge: Edge) -> None:
-    limit = edge.middleware.settings.max_entry_bytes
+    limit = edge.cache.settings.max_entry_bytes
     edge.script.route("/big", headers=[("Cache-Control", "max-age=60")], body=b"x" * (limit + 1))
     assert len(edge.client.get("/big").content) == limit + 1
     assert len(edge.client.get("/big").content) == limit + 1
@@ -184,7 +184,7 @@ def test_coalescing_sends_one_request(edge: Edge) -> None:
     with ThreadPoolExecutor(n) as pool:
         futures = [pool.submit(fetch) for _ in range(n)]
         deadline = time.monotonic() + 10
-        while edge.middleware.coalescer.waiting(key) < n - 1:
+        while edge.cache.coalescer.waiting(key) < n - 1:
             assert time.monotonic() < deadline, "requests did not coalesce"
             time.sleep(0.005)
         gate.set()
@@ -205,7 +205,7 @@ def test_uncacheable_coalesced_requests_go_on_alone(edge: Edge) -> None:
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(fetch) for _ in range(3)]
         deadline = time.monotonic() + 10
-        while edge.middleware.coalescer.waiting(key) < 2:
+        while edge.cache.coalescer.waiting(key) < 2:
             assert time.monotonic() < deadline
             time.sleep(0.005)
         gate.set()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
+from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
 from edgecache.core import policy
@@ -20,12 +21,6 @@ from edgecache.core.headers import CACHE_STATUS, CONTENT_LENGTH, HOST, Headers
 from edgecache.core.model import RequestHead
 from edgecache.engine import Engine, Lookup
 from edgecache.storage import Store
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("edgecache")
 
@@ -66,13 +61,18 @@ class CacheMiddleware:
         app: ASGIApp,
         settings: Settings | None = None,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Callable[[], float] = time.time,
+        encoded_copies: bool = False,
         **options: Any,
     ) -> None:
+        """``encoded_copies``: keep content-encoded copies of stored bodies; set by
+        EdgeCache when a CompressMiddleware sits above this cache."""
+        if isinstance(store, str):  # the store *setting* ("memory", "disk")
+            options["store"], store = store, None
         self.app = app
         self.settings = settings or Settings.from_env(**options)
-        self.engine = Engine(self.settings, store, clock)
+        self.engine = Engine(self.settings, store, clock, encoded_copies)
         self.coalescer = AsyncCoalescer()
         self._background: set[asyncio.Task[None]] = set()
 

@@ -73,7 +73,7 @@ def environ_with_headers(environ: Environ, headers: Headers) -> Environ:
     return out
 
 
-def _str_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+def str_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in pairs]
 
 
@@ -94,13 +94,18 @@ class CacheMiddleware:
         app: WSGIApp,
         settings: Settings | None = None,
         *,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: Callable[[], float] = time.time,
+        encoded_copies: bool = False,
         **options: Any,
     ) -> None:
+        """``encoded_copies``: keep content-encoded copies of stored bodies; set by
+        EdgeCache when a CompressMiddleware sits above this cache."""
+        if isinstance(store, str):  # the store *setting* ("memory", "disk")
+            options["store"], store = store, None
         self.app = app
         self.settings = settings or Settings.from_env(**options)
-        self.engine = Engine(self.settings, store, clock)
+        self.engine = Engine(self.settings, store, clock, encoded_copies)
         self.coalescer = ThreadCoalescer()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -134,7 +139,7 @@ class CacheMiddleware:
 
     @staticmethod
     def _send(start_response: StartResponse, answer: policy.Answer) -> list[bytes]:
-        start_response(_status_line(answer.status), _str_headers(answer.headers))
+        start_response(_status_line(answer.status), str_headers(answer.headers))
         return [answer.body] if answer.body else []
 
     def _refresh_in_background(self, environ: Environ, found: Lookup, stale: policy.Serve) -> None:
@@ -193,7 +198,7 @@ class CacheMiddleware:
                 answer = engine.answer(found.request, outcome.entry, outcome.cache_status)
                 state["answer"] = answer
                 return start_response(
-                    _status_line(answer.status), _str_headers(answer.headers), exc_info
+                    _status_line(answer.status), str_headers(answer.headers), exc_info
                 )
             member = outcome.cache_status.decode("latin-1")
             return start_response(status, [*headers, ("Cache-Status", member)], exc_info)
