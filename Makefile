@@ -25,9 +25,12 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/pip install -q -e '.[bench]'
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk nginx)
 	$(BIN)/python -m benchmarks.hit_throughput
 	$(BIN)/python -m benchmarks.hit_scaling
+	$(BIN)/python -m benchmarks.compressed_hits
 
 clean:
 	rm -rf $(VENV) .edgecache .pytest_cache

@@ -2,11 +2,64 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from edgecache import EdgeCache
 
-BODY = (b"<!doctype html><html><body>" + b"<p>edgecache benchmark page</p>\n" * 320)[:10240]
+_WORDS = (  # noqa: SIM905 - a word list reads better as prose
+    "the of and to in is you that it he was for on are as with his they at be this have "
+    "from or one had by word but not what all were we when your can said there use an "
+    "each which she do how their if will up other about out many then them these so some "
+    "her would make like him into time has look two more write go see number no way could "
+    "people my than first water been call who oil its now find long down day did get come "
+    "made may part over new sound take only little work know place year live me back give "
+    "most very after thing our just name good sentence man think say great where help "
+    "through much before line right too mean old any same tell boy follow came want show "
+    "also around form three small set put end does another well large must big even such "
+    "because turn here why ask went men read need land different home us move try kind "
+    "hand picture again change off play spell air away animal house point page letter "
+    "mother answer found study still learn should world"
+).split()
+
+
+def html_page(size: int, seed: int = 7) -> bytes:
+    """A page shaped like a real one (head, nav, articles with classes, links and English
+    prose), so codecs compress it as they compress the web, dictionaries included."""
+    rng = random.Random(seed)
+
+    def prose(n: int) -> str:
+        return " ".join(rng.choice(_WORDS) for _ in range(n)).capitalize() + "."
+
+    out = [
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Edgecache benchmark page</title>\n"
+        '<link rel="stylesheet" href="/static/css/main.3f9a1c.css">\n'
+        '<script src="/static/js/app.8e21bd.js" defer></script>\n</head>\n<body>\n'
+        '<header class="site-header"><nav class="nav"><ul class="nav-list">'
+    ]
+    for i in range(8):
+        out.append(
+            f'<li class="nav-item"><a class="nav-link" href="/section/{i}">'
+            f"{rng.choice(_WORDS).title()}</a></li>"
+        )
+    out.append('</ul></nav></header>\n<main class="content">')
+    i = 0
+    while sum(map(len, out)) < size:
+        i += 1
+        day = rng.randint(10, 28)
+        out.append(
+            f'<article class="post" id="post-{i}">\n<h2 class="post-title">'
+            f'<a href="/posts/{i}">{prose(5)}</a></h2>\n<p class="post-meta">Posted by '
+            f'<a href="/users/{rng.randint(1, 99)}">{rng.choice(_WORDS)}</a> on '
+            f'<time datetime="2026-11-{day}">November {day}, 2026</time></p>\n'
+            f"<p>{prose(40)}</p>\n<p>{prose(30)}</p>\n</article>"
+        )
+    return "\n".join(out).encode()[:size]
+
+
+BODY = html_page(10240)
 HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     (b"content-length", str(len(BODY)).encode()),

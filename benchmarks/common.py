@@ -70,6 +70,42 @@ def uvicorn_app(spec: str, core: int = 0, env: dict[str, str] | None = None) -> 
         proc.wait(10)
 
 
+@contextmanager
+def granian_app(spec: str, core: int = 0) -> Iterator[int]:
+    """``granian --interface asgi spec``: one worker, one runtime thread, pinned."""
+    port = free_port()
+    cmd = [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        spec,
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+SERVERS = {"uvicorn": uvicorn_app, "granian": granian_app}
+
+
 def wrk(
     url: str,
     seconds: int = 10,
@@ -98,3 +134,35 @@ def wrk(
     p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p99_ms": p99_ms, "errors": float(non2xx.group(1)) if non2xx else 0.0}
+
+
+@contextmanager
+def nginx(conf_body: str, upstream: int, core: int = 0) -> Iterator[int]:
+    """Debian's nginx with one worker pinned to ``core``, serving ``conf_body``."""
+    import tempfile
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(binary):
+        sys.exit("nginx is not installed: apt-get install -y nginx (or run `make bench`)")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(
+                ("user root;\n" if os.geteuid() == 0 else "")
+                + f"worker_processes 1;\ndaemon off;\npid {tmp}/nginx.pid;\n"
+                f"error_log {tmp}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
+                f"http {{\n include /etc/nginx/mime.types;\n"
+                f" client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;\n"
+                f" fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi;\n"
+                f" scgi_temp_path {tmp}/scgi;\n"
+                + conf_body.format(tmp=tmp, port=port, upstream=upstream)
+                + "}\n"
+            )
+        proc = subprocess.Popen(["taskset", "-c", str(core), binary, "-c", conf, "-p", tmp])
+        try:
+            wait_for_port(port)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)

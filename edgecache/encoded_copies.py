@@ -4,7 +4,6 @@ path, at the stored (highest) qualities; later hits send those bytes as they are
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -12,10 +11,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from edgecache.compression import ENCODINGS, encode
 from edgecache.config import Settings
-from edgecache.core.encoding import encoded_headers, is_encodable
+from edgecache.core.encoding import encoded_headers, is_encodable, with_vary_accept_encoding
 from edgecache.core.headers import ACCEPT_ENCODING, RANGE, Headers
 from edgecache.core.model import Entry, RequestHead
-from edgecache.core.negotiation import IDENTITY, choose_coding
+from edgecache.core.negotiation import IDENTITY, negotiator
 
 log = logging.getLogger("edgecache")
 
@@ -30,18 +29,19 @@ class EncodedCopies:
         self._save = save
         self._settings = settings
         self._rules = settings.encoding_rules()
-        codings = self._rules.codings
-        self._choose = functools.lru_cache(maxsize=1024)(
-            lambda value: choose_coding(value, codings)
-        )
+        self._choose = negotiator(self._rules.codings)
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, object, float, str], Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def marked(self, entry: Entry) -> Entry:
-        """``entry`` with ``encodable`` set by the shared encoding rules."""
-        ok = is_encodable("GET", entry.status, Headers(), entry.headers, self._rules)
-        return dataclasses.replace(entry, encodable=ok)
+        """``entry`` with ``encodable`` set by the shared encoding rules; an encodable
+        entry's identity headers say ``Vary: Accept-Encoding``, as the compression layer
+        would, so its identity answers can bypass that layer."""
+        if not is_encodable("GET", entry.status, Headers(), entry.headers, self._rules):
+            return entry
+        headers = with_vary_accept_encoding(entry.headers)
+        return dataclasses.replace(entry, encodable=True, headers=headers)
 
     def carried_over(self, old: Entry | None, new: Entry) -> Entry:
         """After a 304 the body is the same: keep its encodings, with the new headers."""

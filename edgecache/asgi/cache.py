@@ -23,6 +23,7 @@ from edgecache.engine import Engine, Lookup
 from edgecache.storage import Store
 
 log = logging.getLogger("edgecache")
+LOOKUP_KEY = "edgecache.lookup"
 
 
 def request_from_scope(scope: Scope) -> RequestHead:
@@ -80,8 +81,30 @@ class CacheMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = self.engine.lookup(request_from_scope(scope))
+        found = scope.pop(LOOKUP_KEY, None) or self.engine.lookup(request_from_scope(scope))
         await self._dispatch(scope, receive, send, found, coalesce=self.settings.coalesce)
+
+    async def send_final_hit(self, scope: Scope, send: Send) -> bool:
+        """Answer a hit that needs no encoding on the way out (a stored encoded copy,
+        identity, or a body that is not encodable) and return True; otherwise leave the
+        lookup in the scope for ``__call__`` and return False.
+
+        CompressMiddleware calls it first, so the common compressed hit skips the
+        compression layer's wrapping altogether.
+        """
+        found = self.engine.lookup(request_from_scope(scope))
+        decision = found.decision
+        if isinstance(decision, policy.Serve):
+            answer = self.engine.answer(
+                found.request, decision.entry, decision.cache_status, decision.age
+            )
+            if answer.encoded or not self.engine.needs_encoding(found.request, decision.entry):
+                await send_answer(send, answer)
+                if decision.refresh:
+                    self._refresh_in_background(scope, found)
+                return True
+        scope[LOOKUP_KEY] = found
+        return False
 
     async def _dispatch(
         self, scope: Scope, receive: Receive, send: Send, found: Lookup, coalesce: bool

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgecache.asgi.cache import CacheMiddleware
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.compression import ENCODINGS, Encoder, make_encoder
 from edgecache.config import Settings
 from edgecache.core.encoding import (
+    already_encoded,
     encoded_headers,
     is_encodable,
     with_vary_accept_encoding,
 )
 from edgecache.core.headers import ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, Headers
-from edgecache.core.negotiation import IDENTITY, choose_coding
+from edgecache.core.negotiation import IDENTITY, negotiator
 
 EVENT_STREAM = b"text/event-stream"
 
@@ -32,13 +34,19 @@ class CompressMiddleware:
         self.app = app
         self.settings = settings or Settings.from_env(**options)
         self.rules = self.settings.encoding_rules()
+        self.choose = negotiator(self.rules.codings)
+        # With a cache right below (as EdgeCache builds it), a hit it can answer as is
+        # is sent before any wrapping here.
+        self.cache = app if isinstance(app, CacheMiddleware) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.settings.compress:
             await self.app(scope, receive, send)
             return
+        if self.cache is not None and await self.cache.send_final_hit(scope, send):
+            return
         request_headers = Headers(scope["headers"])
-        coding = choose_coding(request_headers.get_joined(ACCEPT_ENCODING), self.rules.codings)
+        coding = self.choose(request_headers.get_joined(ACCEPT_ENCODING))
         method = scope["method"]
         settings = self.settings
         rules = self.rules
@@ -52,6 +60,10 @@ class CompressMiddleware:
             nonlocal held, headers, encoder, flush_each, passing
             kind = message["type"]
             if kind == "http.response.start":
+                if already_encoded(message["headers"]):  # e.g. a stored copy from the cache
+                    passing = True
+                    await send(message)
+                    return
                 headers = Headers.from_raw(message["headers"])
                 if not is_encodable(method, message["status"], request_headers, headers, rules):
                     passing = True

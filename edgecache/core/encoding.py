@@ -75,6 +75,15 @@ class EncodingRules:
         return False
 
 
+def already_encoded(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    """A quick look at unparsed response headers for a Content-Encoding other than
+    identity, so answers encoded below (stored copies) pass with no further parsing."""
+    for name, value in raw_headers:
+        if len(name) == 16 and name.lower() == CONTENT_ENCODING:
+            return value.strip().lower() != b"identity"
+    return False
+
+
 def is_encodable(
     method: str,
     status: int,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from edgecache.core.headers import split_list
 
 IDENTITY = "identity"
@@ -70,6 +73,17 @@ def choose_coding(value: bytes | None, preference: tuple[str, ...]) -> str:
     if best_q == 0.0 or (best_q < _quality(accepted, IDENTITY) and IDENTITY in accepted):
         return IDENTITY
     return best
+
+
+def negotiator(preference: tuple[str, ...]) -> Callable[[bytes | None], str]:
+    """``choose_coding`` for one preference order, memoised by header value: browsers
+    send a handful of distinct Accept-Encoding strings, each parsed once."""
+
+    @functools.lru_cache(maxsize=1024)
+    def choose(value: bytes | None) -> str:
+        return choose_coding(value, preference)
+
+    return choose
 
 
 def acceptable_codings(value: bytes | None, known: tuple[str, ...]) -> bytes:

@@ -273,6 +273,8 @@ class Answer(NamedTuple):
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    encoded: bool = False
+    """The body is a stored content-encoded copy."""
 
 
 def answer(
@@ -296,7 +298,7 @@ def answer(
         return Answer(entry.status, entry.headers.pairs + extra, b"")
     copy = entry.encoded.get(coding)
     if copy is not None:
-        return Answer(entry.status, copy[0] + extra, copy[1])
+        return Answer(entry.status, copy[0] + extra, copy[1], True)
     return Answer(entry.status, entry.headers.pairs + extra, entry.body)
 
 

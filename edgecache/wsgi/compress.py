@@ -19,7 +19,7 @@ from edgecache.core.encoding import (
     with_vary_accept_encoding,
 )
 from edgecache.core.headers import ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, Headers
-from edgecache.core.negotiation import IDENTITY, choose_coding
+from edgecache.core.negotiation import IDENTITY, negotiator
 from edgecache.wsgi.cache import (
     Environ,
     ExcInfo,
@@ -39,12 +39,13 @@ class CompressMiddleware:
         self.app = app
         self.settings = settings or Settings.from_env(**options)
         self.rules = self.settings.encoding_rules()
+        self.choose = negotiator(self.rules.codings)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not self.settings.compress:
             return self.app(environ, start_response)
         request_headers = headers_from_environ(environ)
-        coding = choose_coding(request_headers.get_joined(ACCEPT_ENCODING), self.rules.codings)
+        coding = self.choose(request_headers.get_joined(ACCEPT_ENCODING))
         method = environ["REQUEST_METHOD"]
         state: dict[str, Any] = {}
 
