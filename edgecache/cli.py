@@ -55,6 +55,55 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passwd(args: argparse.Namespace) -> int:
+    """Create or update a bcrypt entry, like ``htpasswd -B``."""
+    import getpass
+
+    import bcrypt
+
+    if ":" in args.user or not args.user:
+        raise ConfigError(f"user {args.user!r}: a user name is non-empty and has no colon")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.user}: ")
+        if getpass.getpass("Again: ") != password:
+            print("edgecache: passwords differ, nothing written", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    secret = password.encode("utf-8")
+    if len(secret) > 72:
+        raise ConfigError("password: bcrypt uses at most 72 bytes; choose a shorter one")
+    hashed = bcrypt.hashpw(secret, bcrypt.gensalt(args.cost)).decode()
+    replaced = update_htpasswd(args.file, args.user, hashed)
+    print(
+        f"edgecache: {'updated' if replaced else 'added'} {args.user} in {args.file}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def update_htpasswd(path: str, user: str, hashed: str) -> bool:
+    """Replace or append ``user``'s line, keeping every other line; written atomically.
+    True when the user was there already."""
+    lines: list[str] = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    entry = f"{user}:{hashed}"
+    existed = any(line.split(":", 1)[0] == user for line in lines)
+    replaced = [entry if line.split(":", 1)[0] == user else line for line in lines]
+    if not existed:
+        replaced.append(entry)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(replaced) + "\n")
+    if os.path.exists(path):
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+    os.replace(tmp, path)
+    return existed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgecache", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(func=_serve)
+    passwd = sub.add_parser("passwd", help="create or update a bcrypt user, like htpasswd -B")
+    passwd.add_argument("file", help="htpasswd file (created when missing)")
+    passwd.add_argument("user")
+    passwd.add_argument("--cost", type=int, default=10, help="bcrypt cost (default %(default)s)")
+    passwd.set_defaults(func=_passwd)
     return parser
 
 

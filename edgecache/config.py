@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgecache.compression import QUALITY_RANGE, SUPPORTED
+from edgecache.core.auth import AuthRule
 from edgecache.core.encoding import DEFAULT_TYPES, EncodingRules
 from edgecache.core.model import PolicyOptions
 from edgecache.errors import ConfigError
@@ -62,6 +63,23 @@ class Settings:
     zstd_level: int = 3
     gzip_level: int = 5
     """On-the-fly qualities: fast, because they are paid on every uncached answer."""
+    auth: tuple[AuthRule, ...] = ()
+    """Basic-auth rules: path prefix, htpasswd file, realm. Env: PREFIX:FILE[:REALM];..."""
+    auth_plaintext: bool = False
+    """Accept plain-text passwords in user files (otherwise such lines are skipped)."""
+    auth_forward_credentials: bool = False
+    """Pass Authorization on to the app (the cache then applies RFC 9111 §3.5)."""
+    auth_memo: bool = True
+    """Remember verified credentials (by keyed hash) so bcrypt runs once, not per request."""
+    auth_memo_ttl: float = 300.0
+    auth_memo_size: int = 10_000
+    auth_max_failures: int = 5
+    """Failures from one address within ``auth_failure_window`` before 429."""
+    auth_failure_window: float = 60.0
+    auth_lockout: float = 60.0
+    """Seconds an address is answered 429 after too many failures."""
+    auth_failure_delay: float = 0.25
+    """Each failure's 401 waits this many seconds times the failures so far (max 2 s)."""
     stored_br_quality: int = 11
     stored_zstd_level: int = 19
     stored_gzip_level: int = 9
@@ -69,6 +87,7 @@ class Settings:
     off the request path, so they can be the smallest."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "auth", tuple(_auth_rule(r) for r in self.auth))
         _check(self.store in ("memory", "disk"), "store", self.store, "'memory' or 'disk'")
         _check(bool(self.store_path), "store_path", self.store_path, "a directory path")
         _check(self.max_bytes > 0, "max_bytes", self.max_bytes, "a positive size")
@@ -105,6 +124,12 @@ class Settings:
         )
         for pattern in self.compress_types:
             _check("/" in pattern, "compress_types", pattern, "media types like text/*")
+        for rule in self.auth:
+            _check(rule.prefix.startswith("/"), "auth", rule.prefix, "path prefixes like /admin/")
+        for name in ("auth_memo_ttl", "auth_failure_window", "auth_lockout", "auth_failure_delay"):
+            _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
+        for name in ("auth_memo_size", "auth_max_failures"):
+            _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         for field_name in self.targeted_fields:
             _check(
                 bool(_TOKEN.match(field_name)), "targeted_fields", field_name, "header field names"
@@ -153,6 +178,32 @@ def _check(ok: bool, name: str, value: object, accepted: str) -> None:
         raise ConfigError(
             f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: expected {accepted}"
         )
+
+
+def _auth_rule(rule: object) -> AuthRule:
+    if isinstance(rule, AuthRule):
+        return rule
+    if isinstance(rule, dict):
+        try:
+            return AuthRule(**rule)
+        except TypeError as exc:
+            raise ConfigError(f"setting auth: {rule!r}: {exc}") from None
+    if isinstance(rule, tuple | list) and 2 <= len(rule) <= 3:
+        return AuthRule(*rule)
+    raise ConfigError(f"setting auth: {rule!r}: expected AuthRule, dict or (prefix, file[, realm])")
+
+
+def parse_auth(raw: str) -> tuple[AuthRule, ...]:
+    """``/admin/:/etc/edgecache/admin.htpasswd:Admin area;/ops/:/etc/ops.htpasswd``"""
+    rules = []
+    for item in raw.split(";"):
+        if not item.strip():
+            continue
+        parts = item.strip().split(":", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise ValueError("expected PREFIX:FILE[:REALM] rules separated by ';'")
+        rules.append(AuthRule(*parts))
+    return tuple(rules)
 
 
 def parse_size(raw: str) -> int:
@@ -222,4 +273,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "compress_min_size": parse_size,
     "compress_types": parse_names,
     **dict.fromkeys(_QUALITY_SETTINGS, parse_int),
+    "auth": parse_auth,
+    "auth_plaintext": parse_bool,
+    "auth_forward_credentials": parse_bool,
+    "auth_memo": parse_bool,
+    "auth_memo_ttl": parse_float,
+    "auth_memo_size": parse_int,
+    "auth_max_failures": parse_int,
+    "auth_failure_window": parse_float,
+    "auth_lockout": parse_float,
+    "auth_failure_delay": parse_float,
 }

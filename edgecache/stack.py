@@ -2,7 +2,8 @@
 
 The chain's order is part of the contract (DESIGN.md): auth -> compress -> cache -> app.
 Compression sits outside the cache so the cache stores identity bodies and, beside them,
-the encoded copies it makes once; auth joins outermost when it lands.
+the encoded copies it makes once; auth is outermost, so a refused request reaches
+neither.
 """
 
 from __future__ import annotations
@@ -51,4 +52,7 @@ def EdgeCache(app: Any, *, interface: Interface = "auto", **options: Any) -> Any
     chain = layers.CacheMiddleware(app, settings, **extra)
     if settings.compress:
         chain = layers.CompressMiddleware(chain, settings)
+    if settings.auth:
+        auth_extra = {"clock": clock} if clock is not None else {}
+        chain = layers.BasicAuthMiddleware(chain, settings, **auth_extra)
     return chain

@@ -77,7 +77,7 @@ def str_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in pairs]
 
 
-def _status_line(status: int) -> str:
+def status_line(status: int) -> str:
     from http import HTTPStatus
 
     try:
@@ -139,7 +139,7 @@ class CacheMiddleware:
 
     @staticmethod
     def _send(start_response: StartResponse, answer: policy.Answer) -> list[bytes]:
-        start_response(_status_line(answer.status), str_headers(answer.headers))
+        start_response(status_line(answer.status), str_headers(answer.headers))
         return [answer.body] if answer.body else []
 
     def _refresh_in_background(self, environ: Environ, found: Lookup, stale: policy.Serve) -> None:
@@ -198,7 +198,7 @@ class CacheMiddleware:
                 answer = engine.answer(found.request, outcome.entry, outcome.cache_status)
                 state["answer"] = answer
                 return start_response(
-                    _status_line(answer.status), str_headers(answer.headers), exc_info
+                    status_line(answer.status), str_headers(answer.headers), exc_info
                 )
             member = outcome.cache_status.decode("latin-1")
             return start_response(status, [*headers, ("Cache-Status", member)], exc_info)

@@ -1,0 +1,257 @@
+"""The basic-auth gate both middlewares use: user files that reload when they change,
+password checks by maintained libraries, a memo of verified credentials, and a
+per-address throttle. The adapters only translate and send what the gate decides."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import NamedTuple
+
+import bcrypt
+from cachetools import TTLCache
+from passlib.hash import (
+    apr_md5_crypt,
+    ldap_salted_sha1,
+    ldap_sha1,
+    md5_crypt,
+    sha256_crypt,
+    sha512_crypt,
+)
+
+from edgecache.config import Settings
+from edgecache.core.auth import (
+    AuthRule,
+    challenge,
+    hash_scheme,
+    match_rule,
+    normalise_path,
+    parse_basic,
+    parse_htpasswd,
+)
+from edgecache.errors import ConfigError
+
+log = logging.getLogger("edgecache.auth")
+
+_PASSLIB = {
+    "apr1": apr_md5_crypt,
+    "md5-crypt": md5_crypt,
+    "sha256-crypt": sha256_crypt,
+    "sha512-crypt": sha512_crypt,
+    "sha1": ldap_sha1,
+    "ssha": ldap_salted_sha1,
+}
+# Checked against for unknown users, so they cost as much as known ones.
+_DUMMY_BCRYPT = b"$2b$10$" + b"N9qo8uLOickgx2ZMRZoMye" + b"IjZAgcfl7p92ldGxad68LJZdL17lhWy"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Check ``password`` against an htpasswd hash, in constant time where it matters."""
+    scheme = hash_scheme(stored)
+    candidate = password.encode("utf-8")
+    try:
+        if scheme == "bcrypt":
+            # bcrypt reads at most 72 bytes; longer passwords are refused, not truncated.
+            return len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
+        if scheme in _PASSLIB:
+            return bool(_PASSLIB[scheme].verify(password, stored))
+        return hmac.compare_digest(candidate, stored.encode("utf-8"))
+    except ValueError:  # a damaged hash
+        return False
+
+
+class UserFile:
+    """An htpasswd file, re-read when it changes (checked at most once a second)."""
+
+    CHECK_INTERVAL = 1.0
+
+    def __init__(self, path: str, allow_plaintext: bool, clock: Callable[[], float]):
+        self.path = path
+        self._allow_plaintext = allow_plaintext
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = -math.inf
+        self.users: dict[str, str] = {}
+        self.version = 0
+        try:
+            self._load(os.stat(path))
+        except OSError as exc:
+            raise ConfigError(
+                f"setting auth (EDGECACHE_AUTH): user file {path!r} cannot be read: {exc.strerror}"
+            ) from None
+
+    def current(self) -> dict[str, str]:
+        now = self._clock()
+        if now - self._checked >= self.CHECK_INTERVAL:
+            with self._lock:
+                self._checked = now
+                try:
+                    st = os.stat(self.path)
+                except OSError:
+                    if self.users:
+                        log.error("user file %s is gone: nobody is let in", self.path)
+                    self.users, self._stamp = {}, None
+                    self.version += 1
+                else:
+                    if (st.st_mtime_ns, st.st_size, st.st_ino) != self._stamp:
+                        self._load(st)
+        return self.users
+
+    def _load(self, st: os.stat_result) -> None:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        users, errors = parse_htpasswd(text, self._allow_plaintext)
+        for error in errors:
+            log.error("%s line %d skipped: %s", self.path, error.line, error.message)
+        self.users = users
+        self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        self.version += 1
+        log.info("loaded %d users from %s", len(users), self.path)
+
+
+class Open(NamedTuple):
+    """No rule covers the path."""
+
+
+class Allowed(NamedTuple):
+    user: str
+
+
+class Challenge(NamedTuple):
+    """Answer 401 with ``www_authenticate``, after waiting ``delay`` seconds."""
+
+    www_authenticate: bytes
+    delay: float
+
+
+class Locked(NamedTuple):
+    """Too many failures from this address: answer 429."""
+
+    retry_after: int
+
+
+GateDecision = Open | Allowed | Challenge | Locked
+
+
+@dataclass
+class _Failures:
+    count: int
+    since: float
+    locked_until: float = 0.0
+
+
+class Gate:
+    """Decides, per request, whether a protected path may be passed on."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]):
+        self.rules = settings.auth
+        self.settings = settings
+        self._clock = clock
+        self._files = {
+            rule.user_file: UserFile(rule.user_file, settings.auth_plaintext, clock)
+            for rule in self.rules
+        }
+        self._key = secrets.token_bytes(32)  # memo keys are keyed hashes, never passwords
+        self._lock = threading.Lock()
+        self._memo: TTLCache[bytes, tuple[str, int]] = TTLCache(
+            maxsize=settings.auth_memo_size, ttl=settings.auth_memo_ttl, timer=clock
+        )
+        window = settings.auth_failure_window + settings.auth_lockout
+        self._failures: TTLCache[str, _Failures] = TTLCache(
+            maxsize=100_000, ttl=window, timer=clock
+        )
+
+    def rule_for(self, path: str) -> AuthRule | None:
+        if not self.rules:
+            return None
+        return match_rule(normalise_path(path), self.rules)
+
+    def check(self, rule: AuthRule, authorization: bytes | None, address: str) -> GateDecision:
+        now = self._clock()
+        with self._lock:
+            failures = self._failures.get(address)
+        if failures is not None and failures.locked_until > now:
+            return Locked(math.ceil(failures.locked_until - now))
+        user = self._verified(rule, authorization)
+        if user is not None:
+            if failures is not None:
+                with self._lock:
+                    self._failures.pop(address, None)
+            return Allowed(user)
+        if authorization is None:  # the first request of a browser: not a failure
+            return Challenge(challenge(rule.realm), 0.0)
+        return self._failed(rule, address, now)
+
+    def _verified(self, rule: AuthRule, authorization: bytes | None) -> str | None:
+        credentials = parse_basic(authorization)
+        if credentials is None or authorization is None:
+            return None
+        user_file = self._files[rule.user_file]
+        users = user_file.current()
+        key = hmac.new(self._key, rule.user_file.encode() + b"\0" + authorization, sha256).digest()
+        use_memo = self.settings.auth_memo
+        if use_memo:
+            with self._lock:
+                hit = self._memo.get(key)
+            if hit is not None and hit[1] == user_file.version:
+                return hit[0]
+        stored = users.get(credentials.user)
+        if stored is None:
+            bcrypt.checkpw(b"unknown user", _DUMMY_BCRYPT)
+            return None
+        if not verify_password(stored, credentials.password):
+            return None
+        if use_memo:
+            with self._lock:
+                self._memo[key] = (credentials.user, user_file.version)
+        return credentials.user
+
+    def _failed(self, rule: AuthRule, address: str, now: float) -> GateDecision:
+        s = self.settings
+        with self._lock:
+            failures = self._failures.get(address)
+            if failures is None or now - failures.since > s.auth_failure_window:
+                failures = _Failures(0, now)
+            failures.count += 1
+            if failures.count >= s.auth_max_failures:
+                failures.locked_until = now + s.auth_lockout
+            self._failures[address] = failures
+        # Never the user name or password: only where the attempt came from.
+        log.warning(
+            "basic auth failed for %s from %s (%d in a row)", rule.prefix, address, failures.count
+        )
+        if failures.locked_until > now:
+            return Locked(math.ceil(s.auth_lockout))
+        delay = min(s.auth_failure_delay * failures.count, 2.0)
+        return Challenge(challenge(rule.realm), delay)
+
+
+X_REMOTE_USER = b"x-remote-user"
+
+
+def denial(decision: Challenge | Locked) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of a refused request."""
+    if isinstance(decision, Challenge):
+        status, body = 401, b"401 Unauthorized\n"
+        extra = [(b"www-authenticate", decision.www_authenticate)]
+    else:
+        status, body = 429, b"429 Too Many Requests: too many failed logins, try later\n"
+        extra = [(b"retry-after", str(decision.retry_after).encode())]
+    return (
+        status,
+        [
+            *extra,
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ],
+        body,
+    )

@@ -1,0 +1,134 @@
+"""HTTP Basic authentication (RFC 7617): credentials, challenges, path rules and
+htpasswd parsing. Pure: password checking needs hashing libraries and lives in
+``edgecache.auth``."""
+
+from __future__ import annotations
+
+import binascii
+import posixpath
+from base64 import b64decode
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Credentials(NamedTuple):
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRule:
+    """Protect ``prefix`` (and everything below it) with the users of ``user_file``."""
+
+    prefix: str
+    user_file: str
+    realm: str = "Restricted"
+
+    def covers(self, path: str) -> bool:
+        # "/admin/" also covers "/admin" itself, which would otherwise slip past.
+        return path.startswith(self.prefix) or path == self.prefix.rstrip("/")
+
+
+def parse_basic(value: bytes | None) -> Credentials | None:
+    """Credentials from an ``Authorization: Basic ...`` value; None when absent or
+    malformed (another scheme, bad base64, no colon, not UTF-8). Never raises."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    token = token.strip()
+    try:
+        decoded = b64decode(token, validate=True)
+        text = decoded.decode("utf-8")  # RFC 7617 §2.1: the charset we announce
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, password = text.partition(":")
+    if not colon or not user:
+        return None
+    return Credentials(user, password)
+
+
+def challenge(realm: str) -> bytes:
+    """The WWW-Authenticate value for ``realm`` (RFC 7617 §2, with charset §2.1)."""
+    escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
+    return f'Basic realm="{escaped}", charset="UTF-8"'.encode()
+
+
+def normalise_path(path: str) -> str:
+    """The path as an origin would resolve it: dot segments removed (RFC 3986 §5.2.4)
+    and repeated slashes collapsed, so ``/public/../admin/`` meets the ``/admin/`` rule.
+    ``path`` is already percent-decoded by the server."""
+    if not path.startswith("/"):
+        path = "/" + path
+    normal = posixpath.normpath(path)
+    if normal.startswith("//"):
+        normal = "/" + normal.lstrip("/")
+    if path.endswith("/") and not normal.endswith("/"):
+        normal += "/"
+    return normal
+
+
+def match_rule(path: str, rules: Sequence[AuthRule]) -> AuthRule | None:
+    """The rule with the longest prefix covering ``path``, or None."""
+    best: AuthRule | None = None
+    for rule in rules:
+        if rule.covers(path) and (best is None or len(rule.prefix) > len(best.prefix)):
+            best = rule
+    return best
+
+
+class HtpasswdError(NamedTuple):
+    line: int
+    message: str
+
+
+SCHEMES = (
+    ("$2y$", "bcrypt"),
+    ("$2b$", "bcrypt"),
+    ("$2a$", "bcrypt"),
+    ("$apr1$", "apr1"),
+    ("$1$", "md5-crypt"),
+    ("$5$", "sha256-crypt"),
+    ("$6$", "sha512-crypt"),
+    ("{SHA}", "sha1"),
+    ("{SSHA}", "ssha"),
+)
+
+
+def hash_scheme(stored: str) -> str:
+    """The scheme of an htpasswd hash; ``plain`` when it has no known prefix."""
+    for prefix, scheme in SCHEMES:
+        if stored.startswith(prefix):
+            return scheme
+    return "plain"
+
+
+def parse_htpasswd(text: str, allow_plaintext: bool) -> tuple[dict[str, str], list[HtpasswdError]]:
+    """``user -> hash`` from an htpasswd file, and the lines skipped with why.
+
+    Blank lines and ``#`` comments are ignored; a malformed line is reported and
+    skipped without affecting the others; a later line for the same user wins, as in
+    Apache. Plain-text passwords are refused unless ``allow_plaintext``.
+    """
+    users: dict[str, str] = {}
+    errors: list[HtpasswdError] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, colon, stored = line.partition(":")
+        if not colon or not user or not stored:
+            errors.append(HtpasswdError(number, "expected user:hash"))
+            continue
+        stored = stored.split(":", 1)[0] if hash_scheme(stored) != "plain" else stored
+        if hash_scheme(stored) == "plain" and not allow_plaintext:
+            errors.append(
+                HtpasswdError(
+                    number, f"user {user!r}: unrecognised hash (plain text needs auth_plaintext)"
+                )
+            )
+            continue
+        users[user] = stored
+    return users, errors
