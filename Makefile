@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python -m benchmarks.hit_throughput
 	$(BIN)/python -m benchmarks.hit_scaling
 	$(BIN)/python -m benchmarks.compressed_hits
+	$(BIN)/python -m benchmarks.auth_throughput
 
 clean:
 	rm -rf $(VENV) .edgecache .pytest_cache

@@ -89,3 +89,25 @@ async def minimal(scope: dict[str, Any], receive: Any, send: Any) -> None:
         hit = _MIN[key] = ([*HEADERS, (b"age", b"0"), (b"cache-status", b"x; hit")], BODY)
     await send({"type": "http.response.start", "status": 200, "headers": hit[0]})
     await send({"type": "http.response.body", "body": hit[1]})
+
+
+def _user_file() -> str:
+    """A bcrypt user at cost 5, htpasswd -B's default, written once per machine."""
+    import os
+    import tempfile
+
+    import bcrypt
+
+    path = os.path.join(tempfile.gettempdir(), "edgecache-bench.htpasswd")
+    if not os.path.exists(path):
+        hashed = bcrypt.hashpw(BENCH_PASSWORD.encode(), bcrypt.gensalt(5)).decode()
+        with open(path, "w") as f:  # $2y$ as htpasswd writes it; the same algorithm
+            f.write(f"{BENCH_USER}:$2y${hashed[4:]}\n")
+    return path
+
+
+BENCH_USER, BENCH_PASSWORD = "bench", "correct horse battery"
+USER_FILE = _user_file()
+_RULES = [("/admin/", USER_FILE, "bench")]
+protected = EdgeCache(bare, auth=_RULES)
+protected_no_memo = EdgeCache(bare, auth=_RULES, auth_memo=False)

@@ -137,7 +137,7 @@ def wrk(
 
 
 @contextmanager
-def nginx(conf_body: str, upstream: int, core: int = 0) -> Iterator[int]:
+def nginx(conf_body: str, upstream: int, core: int = 0, **extra: str) -> Iterator[int]:
     """Debian's nginx with one worker pinned to ``core``, serving ``conf_body``."""
     import tempfile
 
@@ -156,7 +156,7 @@ def nginx(conf_body: str, upstream: int, core: int = 0) -> Iterator[int]:
                 f" client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;\n"
                 f" fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi;\n"
                 f" scgi_temp_path {tmp}/scgi;\n"
-                + conf_body.format(tmp=tmp, port=port, upstream=upstream)
+                + conf_body.format(tmp=tmp, port=port, upstream=upstream, **extra)
                 + "}\n"
             )
         proc = subprocess.Popen(["taskset", "-c", str(core), binary, "-c", conf, "-p", tmp])

@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from hashlib import sha256
+from hashlib import blake2b
 from typing import NamedTuple
 
 import bcrypt
@@ -117,6 +117,11 @@ class UserFile:
         log.info("loaded %d users from %s", len(users), self.path)
 
 
+def _person(rule: AuthRule) -> bytes:
+    """Separates the memo keys of different user files (blake2b's 16-byte personalisation)."""
+    return blake2b(rule.user_file.encode(), digest_size=16).digest()
+
+
 class Open(NamedTuple):
     """No rule covers the path."""
 
@@ -148,6 +153,34 @@ class _Failures:
     locked_until: float = 0.0
 
 
+class _Memo:
+    """Verified credentials by keyed hash: user, user-file version, expiry. A plain
+    dict, oldest dropped first when full; dict operations are atomic under the GIL."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self._entries: dict[bytes, tuple[str, int, float]] = {}
+        self._size = size
+        self._ttl = ttl
+
+    def get(self, key: bytes, version: int, now: float) -> str | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        user, seen_version, expires = found
+        if seen_version != version or expires <= now:
+            self._entries.pop(key, None)
+            return None
+        return user
+
+    def put(self, key: bytes, user: str, version: int, now: float) -> None:
+        while len(self._entries) >= self._size:
+            try:
+                self._entries.pop(next(iter(self._entries)))
+            except (StopIteration, KeyError, RuntimeError):
+                break
+        self._entries[key] = (user, version, now + self._ttl)
+
+
 class Gate:
     """Decides, per request, whether a protected path may be passed on."""
 
@@ -159,11 +192,12 @@ class Gate:
             rule.user_file: UserFile(rule.user_file, settings.auth_plaintext, clock)
             for rule in self.rules
         }
+        self._persons = {rule.user_file: _person(rule) for rule in self.rules}
         self._key = secrets.token_bytes(32)  # memo keys are keyed hashes, never passwords
         self._lock = threading.Lock()
-        self._memo: TTLCache[bytes, tuple[str, int]] = TTLCache(
-            maxsize=settings.auth_memo_size, ttl=settings.auth_memo_ttl, timer=clock
-        )
+        self._memo: _Memo | None = None
+        if settings.auth_memo:
+            self._memo = _Memo(settings.auth_memo_size, settings.auth_memo_ttl)
         window = settings.auth_failure_window + settings.auth_lockout
         self._failures: TTLCache[str, _Failures] = TTLCache(
             maxsize=100_000, ttl=window, timer=clock
@@ -175,44 +209,45 @@ class Gate:
         return match_rule(normalise_path(path), self.rules)
 
     def check(self, rule: AuthRule, authorization: bytes | None, address: str) -> GateDecision:
+        user_file = self._files[rule.user_file]
+        users = user_file.current()
+        key = b""
+        if authorization is not None and self._memo is not None:
+            # Credentials verified in the last few minutes pass on a keyed-hash lookup;
+            # a lockout only stops guesses, and a remembered credential is no guess.
+            key = blake2b(
+                authorization, key=self._key, person=self._persons[rule.user_file]
+            ).digest()
+            remembered = self._memo.get(key, user_file.version, self._clock())
+            if remembered is not None:
+                return Allowed(remembered)
         now = self._clock()
         with self._lock:
             failures = self._failures.get(address)
         if failures is not None and failures.locked_until > now:
             return Locked(math.ceil(failures.locked_until - now))
-        user = self._verified(rule, authorization)
-        if user is not None:
-            if failures is not None:
-                with self._lock:
-                    self._failures.pop(address, None)
-            return Allowed(user)
         if authorization is None:  # the first request of a browser: not a failure
             return Challenge(challenge(rule.realm), 0.0)
-        return self._failed(rule, address, now)
-
-    def _verified(self, rule: AuthRule, authorization: bytes | None) -> str | None:
-        credentials = parse_basic(authorization)
-        if credentials is None or authorization is None:
-            return None
-        user_file = self._files[rule.user_file]
-        users = user_file.current()
-        key = hmac.new(self._key, rule.user_file.encode() + b"\0" + authorization, sha256).digest()
-        use_memo = self.settings.auth_memo
-        if use_memo:
+        user = self._verified(users, authorization)
+        if user is None:
+            return self._failed(rule, address, now)
+        if failures is not None:
             with self._lock:
-                hit = self._memo.get(key)
-            if hit is not None and hit[1] == user_file.version:
-                return hit[0]
+                self._failures.pop(address, None)
+        if self._memo is not None:
+            self._memo.put(key, user, user_file.version, now)
+        return Allowed(user)
+
+    @staticmethod
+    def _verified(users: dict[str, str], authorization: bytes) -> str | None:
+        credentials = parse_basic(authorization)
+        if credentials is None:
+            return None
         stored = users.get(credentials.user)
         if stored is None:
-            bcrypt.checkpw(b"unknown user", _DUMMY_BCRYPT)
+            bcrypt.checkpw(b"unknown user", _DUMMY_BCRYPT)  # as slow as a known user
             return None
-        if not verify_password(stored, credentials.password):
-            return None
-        if use_memo:
-            with self._lock:
-                self._memo[key] = (credentials.user, user_file.version)
-        return credentials.user
+        return credentials.user if verify_password(stored, credentials.password) else None
 
     def _failed(self, rule: AuthRule, address: str, now: float) -> GateDecision:
         s = self.settings

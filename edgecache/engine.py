@@ -68,15 +68,9 @@ class Engine:
         self, request: RequestHead, entry: Entry, member: bytes, age: float | None = None
     ) -> policy.Answer:
         coding = IDENTITY
-        if self.copies is not None and entry.encodable:
+        if self.copies is not None and entry.encodable and request.method != "HEAD":
             coding = self.copies.coding_for(request, entry)
         return policy.answer(request, entry, member, self.clock(), age, coding)
-
-    def needs_encoding(self, request: RequestHead, entry: Entry) -> bool:
-        """Would the compression layer encode this entry's identity answer?"""
-        if self.copies is None or not entry.encodable or request.method == "HEAD":
-            return False
-        return self.copies.coding_for(request, entry) != IDENTITY
 
     def on_response(
         self,

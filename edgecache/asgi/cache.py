@@ -98,7 +98,7 @@ class CacheMiddleware:
             answer = self.engine.answer(
                 found.request, decision.entry, decision.cache_status, decision.age
             )
-            if answer.encoded or not self.engine.needs_encoding(found.request, decision.entry):
+            if answer.final:
                 await send_answer(send, answer)
                 if decision.refresh:
                     self._refresh_in_background(scope, found)

@@ -62,6 +62,8 @@ def normalise_path(path: str) -> str:
     ``path`` is already percent-decoded by the server."""
     if not path.startswith("/"):
         path = "/" + path
+    elif "/." not in path and "//" not in path:
+        return path  # already normal: the common case, kept cheap
     normal = posixpath.normpath(path)
     if normal.startswith("//"):
         normal = "/" + normal.lstrip("/")

@@ -273,8 +273,9 @@ class Answer(NamedTuple):
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    encoded: bool = False
-    """The body is a stored content-encoded copy."""
+    final: bool = True
+    """Nothing on the way out need touch it: False when the client wanted a coding the
+    entry has no stored copy of yet, so the compression layer must encode it."""
 
 
 def answer(
@@ -298,8 +299,8 @@ def answer(
         return Answer(entry.status, entry.headers.pairs + extra, b"")
     copy = entry.encoded.get(coding)
     if copy is not None:
-        return Answer(entry.status, copy[0] + extra, copy[1], True)
-    return Answer(entry.status, entry.headers.pairs + extra, entry.body)
+        return Answer(entry.status, copy[0] + extra, copy[1])
+    return Answer(entry.status, entry.headers.pairs + extra, entry.body, coding == "identity")
 
 
 def gateway_timeout(member: bytes) -> Answer:
