@@ -1,16 +1,26 @@
-"""The ``edgecache`` command. ``serve module:app`` runs an app behind EdgeCache."""
+"""The ``edgecache`` command: ``proxy``, ``serve``, ``passwd``.
+
+Every setting is a flag and an ``EDGECACHE_*`` variable; ``--help`` lists them with
+their defaults. Flags are exported to the environment so worker processes rebuild the
+same settings.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import functools
 import importlib
+import inspect
 import os
 import sys
 from typing import Any
 
-from edgecache.config import Settings
+from edgecache.config import ENV_PREFIX, Settings
 from edgecache.errors import ConfigError
-from edgecache.stack import EdgeCache, detect_interface
+
+ALIASES = {"listen_host": ["--host"], "listen_port": ["--port"]}
 
 
 def load_app(spec: str) -> Any:
@@ -18,7 +28,8 @@ def load_app(spec: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigError(f"app {spec!r}: expected module:attribute, e.g. myproject.app:app")
-    sys.path.insert(0, os.getcwd())
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -29,30 +40,87 @@ def load_app(spec: str) -> Any:
         raise ConfigError(f"app {spec!r}: {module_name!r} has no {attribute!r}") from None
 
 
+@functools.cache
+def setting_docs() -> dict[str, str]:
+    """Each setting's docstring, read from the Settings class source: one place for them."""
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            text = ""
+            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                text = " ".join(str(following.value.value).split())
+            docs[node.target.id] = text
+    return docs
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "none"
+    return str(value) if value != "" else "none"
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (flag, or the EDGECACHE_* variable)")
+    docs = setting_docs()
+    for field in dataclasses.fields(Settings):
+        flags = ["--" + field.name.replace("_", "-"), *ALIASES.get(field.name, [])]
+        variable = ENV_PREFIX + field.name.upper()
+        default = field.default
+        help_text = f"{docs.get(field.name, '')} [{variable}; default: {_shown(default)}]"
+        if isinstance(default, bool):
+            group.add_argument(
+                *flags,
+                dest=f"setting_{field.name}",
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                *flags,
+                dest=f"setting_{field.name}",
+                default=None,
+                metavar="VALUE",
+                help=help_text.replace("%", "%%"),
+            )
+
+
+def export_settings(args: argparse.Namespace) -> Settings:
+    """Flags given become EDGECACHE_* variables (for workers too); then validate."""
+    for field in dataclasses.fields(Settings):
+        value = getattr(args, f"setting_{field.name}", None)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        os.environ[ENV_PREFIX + field.name.upper()] = str(value)
+    return Settings.from_env()
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from edgecache.proxy.server import run
+
+    settings = export_settings(args)
+    if not settings.upstream:
+        raise ConfigError(
+            "setting upstream (--upstream, EDGECACHE_UPSTREAM) is required, "
+            "e.g. --upstream http://127.0.0.1:8000"
+        )
+    return run(settings, log_level=args.log_level)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from edgecache.proxy.server import run
 
-    settings = Settings.from_env()
-    app = load_app(args.app)
-    wrapped = EdgeCache(app, settings=settings)
-    if detect_interface(app) == "wsgi":
-        from a2wsgi import WSGIMiddleware
-
-        wrapped = WSGIMiddleware(wrapped, workers=args.threads)
-    print(
-        f"edgecache: serving {args.app} on http://{args.host}:{args.port} "
-        f"({settings.store} store, {settings.max_bytes // 1024**2} MiB)",
-        file=sys.stderr,
+    settings = export_settings(args)
+    load_app(args.app)  # fail here, clearly, before any server starts
+    return run(
+        dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=args.log_level
     )
-    uvicorn.run(
-        wrapped,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        http="httptools",
-        loop="uvloop",
-    )
-    return 0
 
 
 def _passwd(args: argparse.Namespace) -> int:
@@ -105,26 +173,28 @@ def update_htpasswd(path: str, user: str, hashed: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgecache", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="edgecache", description="The edge layer nginx plays, in Python."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run a WSGI or ASGI app behind the edge chain")
+    proxy = sub.add_parser(
+        "proxy",
+        help="reverse proxy with cache, compression, auth, TLS",
+        description="Put the edge chain in front of any HTTP backend.",
+    )
+    proxy.set_defaults(func=_proxy)
+    serve = sub.add_parser(
+        "serve",
+        help="run a WSGI or ASGI app behind the edge chain",
+        description="Serve a Python app behind the edge chain.",
+    )
     serve.add_argument("app", help="module:attribute of the WSGI or ASGI app")
-    serve.add_argument(
-        "--host",
-        default=os.environ.get("EDGECACHE_HOST", "127.0.0.1"),
-        help="listen address (EDGECACHE_HOST, default %(default)s)",
-    )
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("EDGECACHE_PORT", 8080)),
-        help="listen port (EDGECACHE_PORT, default %(default)s)",
-    )
-    serve.add_argument(
-        "--threads", type=int, default=8, help="threads for a WSGI app (default %(default)s)"
-    )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(func=_serve)
+    for command in (proxy, serve):
+        command.add_argument(
+            "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        )
+        add_setting_flags(command)
     passwd = sub.add_parser("passwd", help="create or update a bcrypt user, like htpasswd -B")
     passwd.add_argument("file", help="htpasswd file (created when missing)")
     passwd.add_argument("user")

@@ -4,11 +4,13 @@ variables map onto it. A bad value fails here, at start, naming the setting."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from edgecache.compression import QUALITY_RANGE, SUPPORTED
 from edgecache.core.auth import AuthRule
@@ -80,6 +82,34 @@ class Settings:
     """Seconds an address is answered 429 after too many failures."""
     auth_failure_delay: float = 0.25
     """Each failure's 401 waits this many seconds times the failures so far (max 2 s)."""
+    upstream: str = ""
+    """The proxy's backend, http://host:port[/base]; required by ``edgecache proxy``."""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    workers: int = 1
+    """Server processes; each has its own memory cache (use the disk store to share)."""
+    preserve_host: bool = True
+    """Send the client's Host upstream; off sends the upstream's own host name."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks whose X-Forwarded-* are believed; none by default."""
+    forwarded_header: bool = False
+    """Also send an RFC 7239 Forwarded header upstream."""
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    """Longest wait for the upstream's next bytes (headers or body), seconds."""
+    send_timeout: float = 60.0
+    """Longest wait for the client to send the next part of its body, seconds."""
+    max_body_size: int = 100 * 1024**2
+    """Largest request body accepted, bytes; larger ones get 413."""
+    certfile: str = ""
+    keyfile: str = ""
+    self_signed: bool = False
+    """Serve TLS with a throwaway certificate made at start, for local use only."""
+    redirect_http_port: int = 0
+    """With TLS, also listen for plain HTTP on this port and redirect it to HTTPS."""
+    hsts: int = 0
+    """Strict-Transport-Security max-age on TLS answers, seconds; 0 sends none."""
+    access_log: Literal["combined", "json", "off"] = "combined"
     stored_br_quality: int = 11
     stored_zstd_level: int = 19
     stored_gzip_level: int = 9
@@ -130,6 +160,37 @@ class Settings:
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
         for name in ("auth_memo_size", "auth_max_failures"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        if self.upstream:
+            _check_upstream(self.upstream)
+        _check(0 <= self.listen_port <= 65535, "listen_port", self.listen_port, "a port number")
+        _check(
+            0 <= self.redirect_http_port <= 65535,
+            "redirect_http_port",
+            self.redirect_http_port,
+            "a port number, 0 for none",
+        )
+        _check(self.workers >= 1, "workers", self.workers, "an integer >= 1")
+        for name in ("connect_timeout", "read_timeout", "send_timeout"):
+            _check(getattr(self, name) > 0, name, getattr(self, name), "seconds > 0")
+        _check(self.max_body_size > 0, "max_body_size", self.max_body_size, "a positive size")
+        _check(self.hsts >= 0, "hsts", self.hsts, "seconds >= 0")
+        _check(
+            self.access_log in ("combined", "json", "off"),
+            "access_log",
+            self.access_log,
+            "'combined', 'json' or 'off'",
+        )
+        _check(
+            bool(self.certfile) == bool(self.keyfile),
+            "certfile",
+            self.certfile,
+            "certfile and keyfile together",
+        )
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                _check(False, "trusted_proxies", entry, "IP addresses or networks (CIDR)")
         for field_name in self.targeted_fields:
             _check(
                 bool(_TOKEN.match(field_name)), "targeted_fields", field_name, "header field names"
@@ -178,6 +239,21 @@ def _check(ok: bool, name: str, value: object, accepted: str) -> None:
         raise ConfigError(
             f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: expected {accepted}"
         )
+
+
+def _check_upstream(url: str) -> None:
+    parts = urlsplit(url)
+    ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        ok = False
+    _check(
+        ok and not parts.query and not parts.fragment,
+        "upstream",
+        url,
+        "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000",
+    )
 
 
 def _auth_rule(rule: object) -> AuthRule:
@@ -283,4 +359,21 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "auth_failure_window": parse_float,
     "auth_lockout": parse_float,
     "auth_failure_delay": parse_float,
+    "upstream": _identity,
+    "listen_host": _identity,
+    "listen_port": parse_int,
+    "workers": parse_int,
+    "preserve_host": parse_bool,
+    "trusted_proxies": parse_names,
+    "forwarded_header": parse_bool,
+    "connect_timeout": parse_float,
+    "read_timeout": parse_float,
+    "send_timeout": parse_float,
+    "max_body_size": parse_size,
+    "certfile": _identity,
+    "keyfile": _identity,
+    "self_signed": parse_bool,
+    "redirect_http_port": parse_int,
+    "hsts": parse_int,
+    "access_log": _identity,
 }

@@ -1,0 +1,283 @@
+"""The upstream forwarder: an ASGI app that streams requests to one HTTP backend over a
+pooled keep-alive aiohttp client and streams the answers back.
+
+Failures become answers, never tracebacks: refused or unreachable upstream -> 502,
+timeout -> 504, oversized body -> 413, slow client body -> 408. An upstream that dies
+mid-body has its connection, and the client's, closed without the final chunk, so no
+cache below or client above takes a truncated body for a whole one. A client that goes
+away cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from edgecache.asgi.types import Message, Receive, Scope, Send
+from edgecache.config import Settings
+from edgecache.core.forwarded import (
+    ForwardOptions,
+    downstream_response_headers,
+    parse_networks,
+    upstream_request_headers,
+)
+from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
+
+log = logging.getLogger("edgecache.proxy")
+LOG_KEY = "edgecache.log"
+"""A dict the access log puts in the scope; the forwarder notes upstream facts in it."""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientTooSlow(Exception):
+    pass
+
+
+def _plain(
+    status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = f"{status} {text}\n".encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra or []),
+    ]
+    return status, headers, body
+
+
+async def send_plain(send: Send, status: int, text: str) -> None:
+    status, headers, body = _plain(status, text)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Forwarder:
+    """Sends every request on to ``settings.upstream``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        parts = urlsplit(settings.upstream)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.base_path = parts.path.rstrip("/")
+        self.upstream_host = parts.netloc
+        self.options = ForwardOptions(
+            trusted=parse_networks(settings.trusted_proxies),
+            preserve_host=settings.preserve_host,
+            forwarded_header=settings.forwarded_header,
+            drop_accept_encoding=settings.compress,
+        )
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=1024, keepalive_timeout=30, enable_cleanup_closed=True
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # bytes pass as the upstream encoded them
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=self.timeout,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # websockets are tunnelled by the routing layer (not yet)
+        note: dict[str, Any] = scope.get(LOG_KEY, {})
+        headers = Headers(scope["headers"])
+        declared = headers.get(CONTENT_LENGTH)
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > (self.settings.max_body_size)
+        ):
+            await send_plain(send, 413, "Content Too Large")
+            return
+        has_body = (declared is not None and declared != b"0") or TRANSFER_ENCODING in headers
+        body = _BodyReader(receive, self.settings.max_body_size, self.settings.send_timeout)
+        path = scope.get("raw_path") or scope["path"].encode()
+        target = self.base_path + path.decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        client = scope.get("client")
+        out_headers = upstream_request_headers(
+            headers,
+            client[0] if client else None,
+            scope.get("edgecache.user"),
+            scope.get("scheme", "http"),
+            scope.get("http_version", "1.1"),
+            self.upstream_host,
+            self.options,
+        )
+        started = time.monotonic()
+        try:
+            response = await self._client().request(
+                scope["method"],
+                URL(self.origin + target, encoded=True),
+                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in out_headers],
+                data=body.stream() if has_body else None,
+                allow_redirects=False,
+                compress=None,
+            )
+        except Exception as exc:
+            # aiohttp sends the body from its own task and may wrap what the body
+            # reader raised: the reader's own record says what went wrong.
+            if body.refusal is not None or isinstance(exc, BodyTooLarge | ClientTooSlow):
+                status, text = body.refusal or (413, "Content Too Large")
+                await send_plain(send, status, text)
+                return
+            await self._upstream_failed(send, scope, target, exc, note)
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            note["upstream_error"] = type(exc).__name__
+            log.warning(
+                "upstream %s failed for %s %s: %s", self.origin, scope["method"], target, exc
+            )
+            await send_plain(send, 502, "Bad Gateway")
+            return
+        note["upstream_status"] = response.status
+        note["upstream_time"] = time.monotonic() - started
+        try:
+            await self._relay(scope, receive, send, response, body, note)
+        finally:
+            response.release()
+
+    async def _upstream_failed(
+        self, send: Send, scope: Scope, target: str, exc: Exception, note: dict[str, Any]
+    ) -> None:
+        if isinstance(exc, TimeoutError):
+            note["upstream_error"] = "timeout"
+            log.warning("upstream %s timed out for %s %s", self.origin, scope["method"], target)
+            await send_plain(send, 504, "Gateway Timeout")
+            return
+        if not isinstance(exc, aiohttp.ClientError | OSError):
+            raise exc
+        note["upstream_error"] = type(exc).__name__
+        log.warning("upstream %s failed for %s %s: %s", self.origin, scope["method"], target, exc)
+        await send_plain(send, 502, "Bad Gateway")
+
+    async def _relay(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        response: aiohttp.ClientResponse,
+        body: _BodyReader,
+        note: dict[str, Any],
+    ) -> None:
+        version = response.version
+        headers = downstream_response_headers(
+            response.raw_headers,
+            f"{version.major}.{version.minor}" if version else "1.1",
+            self.options.via_name,
+        )
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        streaming = asyncio.ensure_future(self._stream_body(send, response, note))
+        if not body.done:  # the client's body is still owed: cannot listen for a hang-up
+            await streaming
+            return
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        done, _ = await asyncio.wait({streaming, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if streaming in done:
+            watcher.cancel()
+            streaming.result()
+            return
+        streaming.cancel()  # the client left: stop reading the upstream
+        note["client_gone"] = True
+        response.close()
+        await asyncio.gather(streaming, return_exceptions=True)
+
+    async def _stream_body(
+        self, send: Send, response: aiohttp.ClientResponse, note: dict[str, Any]
+    ) -> None:
+        sent = 0
+        try:
+            async for chunk in response.content.iter_any():
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # Returning without the final message makes the server close the client's
+            # connection: the body is not passed off, or cached, as complete.
+            note["upstream_error"] = f"broken body: {type(exc).__name__}"
+            log.warning(
+                "upstream %s broke off after %d body bytes: %s",
+                self.origin,
+                sent,
+                exc or type(exc).__name__,
+            )
+            response.close()
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class _BodyReader:
+    """The client's request body as an async stream, bounded in size and in time."""
+
+    def __init__(self, receive: Receive, limit: int, timeout: float) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._timeout = timeout
+        self.done = True
+        self.refusal: tuple[int, str] | None = None
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        self.done = False
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(self._receive(), self._timeout)
+            except TimeoutError:
+                self.refusal = (408, "Request Timeout")
+                raise ClientTooSlow from None
+            if message["type"] == "http.disconnect":
+                raise aiohttp.ClientPayloadError("client went away during its upload")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                self.refusal = (413, "Content Too Large")
+                raise BodyTooLarge
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                self.done = True
+                return
