@@ -32,8 +32,12 @@ class Proxy:
         self.log_path = log_path
 
     def log(self) -> str:
-        with open(self.log_path) as f:
-            return f.read()
+        return _read(self.log_path)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
 
 
 @contextmanager
@@ -66,9 +70,9 @@ def start_proxy(
             except httpx.TransportError:
                 if proc.poll() is not None:
                     log.close()
-                    raise RuntimeError("proxy exited:\n" + open(log_path).read()) from None
+                    raise RuntimeError("proxy exited:\n" + _read(log_path)) from None
                 if time.monotonic() > deadline:
-                    raise RuntimeError("proxy did not start:\n" + open(log_path).read()) from None
+                    raise RuntimeError("proxy did not start:\n" + _read(log_path)) from None
                 time.sleep(0.05)
         yield Proxy(proc, url, log_path)
     finally:
