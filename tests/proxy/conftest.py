@@ -34,6 +34,14 @@ class Proxy:
     def log(self) -> str:
         return _read(self.log_path)
 
+    def wait_for_log(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it holds ``text``: lines are written after the answer is sent."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()):
+            assert time.monotonic() < deadline, f"{text!r} never logged:\n{log}"
+            time.sleep(0.02)
+        return log
+
 
 def _read(path: str) -> str:
     with open(path) as f:

@@ -99,13 +99,13 @@ def test_upstream_refused_is_502(tmp_path: Any) -> None:
         resp = httpx.get(p.url + "/anything")
         assert resp.status_code == 502 and resp.text == "502 Bad Gateway\n"
         assert "Traceback" not in p.log()
-        assert "upstream http://127.0.0.1:9 failed" in p.log()
+        assert "upstream http://127.0.0.1:9 failed" in p.wait_for_log("failed")
 
 
 def test_upstream_timeout_is_504(client: httpx.Client, proxy: Proxy) -> None:
     resp = client.get("/slow?s=3")  # the proxy's read timeout is 1 s
     assert resp.status_code == 504
-    assert "timed out" in proxy.log()
+    assert "timed out" in proxy.wait_for_log("timed out")
 
 
 def test_upstream_dying_mid_body_closes_the_client_and_caches_nothing(
@@ -189,7 +189,7 @@ def test_oversized_headers_are_refused_not_a_crash(proxy: Proxy) -> None:
 
 def test_access_log_has_cache_status_and_upstream_time(client: httpx.Client, proxy: Proxy) -> None:
     client.get("/echo?x=1", headers={"Authorization": "Basic c2VjcmV0OnNlY3JldA=="})
-    line = [x for x in proxy.log().splitlines() if "/echo?x=1" in x][-1]
+    line = [x for x in proxy.wait_for_log("/echo?x=1").splitlines() if "/echo?x=1" in x][-1]
     assert '"GET /echo?x=1 HTTP/1.1" 200' in line
     assert 'cache="edgecache; fwd=uri-miss' in line and "upstream_time=0." in line
     assert "c2VjcmV0" not in proxy.log() and "secret" not in proxy.log()
