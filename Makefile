@@ -3,14 +3,19 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint bench clean
+UPSTREAM ?= http://127.0.0.1:8000
+
+.PHONY: install proxy serve test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[serve,test]'
+	$(BIN)/pip install -q -e '.[proxy,test]'
+
+proxy: install
+	$(BIN)/edgecache proxy --upstream $(UPSTREAM)
 
 serve: install
 	$(BIN)/edgecache serve examples.hello:app
