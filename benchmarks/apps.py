@@ -111,3 +111,34 @@ USER_FILE = _user_file()
 _RULES = [("/admin/", USER_FILE, "bench")]
 protected = EdgeCache(bare, auth=_RULES)
 protected_no_memo = EdgeCache(bare, auth=_RULES, auth_memo=False)
+
+
+async def origin(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The backend for proxy benchmarks: /miss... is never stored (no-store), /big
+    streams ``?size=`` bytes, anything else is the cacheable 10 KB page."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/big":
+        size = int(scope["query_string"].decode().partition("=")[2] or 10**9)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/octet-stream"),
+                    (b"content-length", str(size).encode()),
+                ],
+            }
+        )
+        block = b"\0" * 65536
+        while size > 0:
+            part = block[: min(size, len(block))]
+            size -= len(part)
+            await send({"type": "http.response.body", "body": part, "more_body": size > 0})
+        return
+    headers = HEADERS
+    if path.startswith("/miss"):
+        headers = [*HEADERS[:2], (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": BODY})

@@ -53,6 +53,9 @@ class Settings:
     """One upstream request per cold URL at a time; the others wait for it."""
     coalesce_timeout: float = 30.0
     """Longest a coalesced request waits for the leader before going on alone, seconds."""
+    pass_memory: float = 30.0
+    """After an uncacheable answer, a URL's misses go straight on, uncoalesced, for this
+    many seconds; 0 always coalesces."""
     compress: bool = True
     """Content-encode compressible answers for clients that accept it."""
     codings: tuple[str, ...] = ("br", "zstd", "gzip")
@@ -136,6 +139,7 @@ class Settings:
         for name in ("heuristic_max", "stale_retention"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
         _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout, "seconds > 0")
+        _check(self.pass_memory >= 0, "pass_memory", self.pass_memory, "seconds >= 0")
         _check(self.max_variants >= 1, "max_variants", self.max_variants, "an integer >= 1")
         _check(
             bool(_TOKEN.match(self.cache_name)),
@@ -344,6 +348,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "targeted_fields": parse_names,
     "coalesce": parse_bool,
     "coalesce_timeout": parse_float,
+    "pass_memory": parse_float,
     "compress": parse_bool,
     "codings": lambda raw: tuple(n.lower() for n in parse_names(raw)),
     "compress_min_size": parse_size,

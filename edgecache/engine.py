@@ -14,6 +14,7 @@ from edgecache.core.entries import build_entry, retention
 from edgecache.core.headers import CONTENT_LENGTH, Headers
 from edgecache.core.model import Entry, RequestHead
 from edgecache.core.negotiation import IDENTITY
+from edgecache.core.storability import NotStored
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
@@ -32,6 +33,27 @@ class Lookup(NamedTuple):
     request_cc: CacheControl
     decision: policy.Decision
     variants: Variants
+
+
+class _RecentPasses:
+    """URLs whose last answer could not be stored, for ``seconds``; bounded."""
+
+    LIMIT = 10_000
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._until: dict[str, float] = {}
+
+    def mark(self, key: str, now: float) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._until) >= self.LIMIT:
+            self._until.pop(next(iter(self._until)), None)
+        self._until[key] = now + self._seconds
+
+    def recent(self, key: str, now: float) -> bool:
+        until = self._until.get(key)
+        return until is not None and until > now
 
 
 class Engine:
@@ -54,6 +76,7 @@ class Engine:
         self.options = settings.policy_options()
         self.clock = clock
         self.store: Store = store if store is not None else make_store(settings, clock)
+        self._passes = _RecentPasses(settings.pass_memory)
         self.copies: EncodedCopies | None = None
         if encoded_copies and settings.compress:
             self.copies = EncodedCopies(settings, self._save_copy)
@@ -71,6 +94,14 @@ class Engine:
         if self.copies is not None and entry.encodable and request.method != "HEAD":
             coding = self.copies.coding_for(request, entry)
         return policy.answer(request, entry, member, self.clock(), age, coding)
+
+    def may_coalesce(self, request: RequestHead) -> bool:
+        """Coalesce a miss unless this URL answered uncacheably a moment ago: then
+        waiting for another request's answer would only queue requests behind it
+        (Varnish calls the remedy hit-for-pass)."""
+        return request.method == "GET" and not self._passes.recent(
+            request.primary_key, self.clock()
+        )
 
     def on_response(
         self,
@@ -93,6 +124,8 @@ class Engine:
         if isinstance(outcome, policy.Pass):
             for key in outcome.invalidate:
                 self._delete(key)
+            if outcome.reason is not None and outcome.reason is not NotStored.METHOD:
+                self._passes.mark(found.request.primary_key, self.clock())
         elif isinstance(outcome, policy.Refreshed):
             entry = outcome.entry
             if self.copies is not None and isinstance(decision, policy.Forward):

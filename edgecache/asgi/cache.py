@@ -123,7 +123,7 @@ class CacheMiddleware:
             await send_answer(send, policy.gateway_timeout(decision.cache_status))
         elif isinstance(decision, policy.Bypass):
             await self._forward(scope, receive, send, found, decision)
-        elif coalesce and found.request.method == "GET":
+        elif coalesce and self.engine.may_coalesce(found.request):
             await self._coalesced(scope, receive, send, found, decision)
         else:
             await self._forward(scope, receive, send, found, decision)

@@ -10,6 +10,7 @@ values is also ``INVALID`` (§4.2.1 allows "the response should be considered st
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from edgecache.core.headers import CACHE_CONTROL, PRAGMA, Headers, split_list
@@ -117,8 +118,12 @@ def _field_names(arg: str | None) -> frozenset[bytes]:
     return frozenset(n.encode("latin-1") for n in names if n)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cache_control(value: bytes | None) -> CacheControl:
-    """Parse a (joined) Cache-Control value. Never raises."""
+    """Parse a (joined) Cache-Control value. Never raises.
+
+    Memoised by value: a site sends a handful of distinct Cache-Control strings, and the
+    result is immutable (treat ``extensions`` as read-only)."""
     d = parse_directives(value)
     if not d:
         return EMPTY

@@ -125,7 +125,11 @@ class CacheMiddleware:
             return self._send(start_response, answer)
         if isinstance(decision, policy.GatewayTimeout):
             return self._send(start_response, policy.gateway_timeout(decision.cache_status))
-        if isinstance(decision, policy.Bypass) or not coalesce or found.request.method != "GET":
+        if (
+            isinstance(decision, policy.Bypass)
+            or not coalesce
+            or not self.engine.may_coalesce(found.request)
+        ):
             return self._forward(environ, start_response, found, decision, on_end=None)
         key = found.request.primary_key
         event = self.coalescer.begin(key)

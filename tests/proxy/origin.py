@@ -106,6 +106,8 @@ class Origin:
                 headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"}
             )
             await resp.prepare(request)
+            if request.method == "HEAD":
+                return resp
             block = b"z" * 65536
             sent = 0
             while sent < size:

@@ -193,3 +193,11 @@ def test_access_log_has_cache_status_and_upstream_time(client: httpx.Client, pro
     assert '"GET /echo?x=1 HTTP/1.1" 200' in line
     assert 'cache="edgecache; fwd=uri-miss' in line and "upstream_time=0." in line
     assert "c2VjcmV0" not in proxy.log() and "secret" not in proxy.log()
+
+
+def test_head_and_bodiless_statuses(client: httpx.Client) -> None:
+    head = client.head("/big?size=5000")
+    assert head.status_code == 200 and head.headers["content-length"] == "5000"
+    assert head.content == b""
+    assert client.get("/status/204").status_code == 204
+    assert client.get("/echo").status_code == 200  # the connection is still in shape

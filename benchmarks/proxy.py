@@ -1,0 +1,201 @@
+"""edgecache proxy against Debian's nginx, same origin, same minute, one core each.
+
+- hits: nginx ``proxy_cache`` vs edgecache's memory cache (goal >= 45% of nginx);
+- misses: ``no-store`` answers through nginx's keep-alive upstream pool vs edgecache's
+  aiohttp pool (goal >= 25% of nginx);
+- p99 latency of each, from wrk;
+- RSS of each proxy process while 1 GB streams through it (goal: flat).
+
+The proxies run on core 0, the origin (uvicorn) and wrk on core 1. Bodies are the
+10 KB page of benchmarks/apps.py, no compression asked for.
+
+    python -m benchmarks.proxy [--seconds 10] [--rounds 2] [--stream-bytes 1000000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from benchmarks.common import ROOT, free_port, nginx, uvicorn_app, wait_for_port, wrk
+
+NGINX_CONF = """
+proxy_cache_path {tmp}/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=1h;
+upstream origin {{
+    server 127.0.0.1:{upstream};
+    keepalive 64;
+}}
+server {{
+    listen 127.0.0.1:{port};
+    access_log off;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering on;
+    location / {{
+        proxy_pass http://origin;
+        proxy_cache c;
+        proxy_cache_valid 200 1h;
+    }}
+    location /big {{
+        proxy_pass http://origin;
+        proxy_buffering off;
+    }}
+}}
+"""
+
+
+@contextmanager
+def edgecache_proxy(upstream: int, core: int = 0) -> Iterator[tuple[int, int]]:
+    """``edgecache proxy`` pinned to ``core``: yields its port and pid."""
+    port = free_port()
+    cmd = [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        "-m",
+        "edgecache",
+        "proxy",
+        "--upstream",
+        f"http://127.0.0.1:{upstream}",
+        "--port",
+        str(port),
+        "--access-log",
+        "off",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    try:
+        wait_for_port(port)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its children, KiB."""
+    total = 0
+    pids = [pid]
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        pids += [int(p) for p in out.split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def stream_rss(port: int, pid: int, size: int) -> tuple[int, int, float]:
+    """Stream ``size`` bytes through the proxy with curl; RSS before and the peak during."""
+    before = rss_kib(pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_kib(pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            f"http://127.0.0.1:{port}/big?size={size}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    elapsed = time.monotonic() - started
+    done.set()
+    sampler.join()
+    assert int(out) == size, f"streamed {out} of {size} bytes"
+    return before, peak, elapsed
+
+
+def warm(port: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/page") as resp:
+        resp.read()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--stream-bytes", type=int, default=10**9)
+    args = parser.parse_args()
+    names = ("nginx", "edgecache")
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    streams: dict[str, tuple[int, int, float]] = {}
+    with uvicorn_app("benchmarks.apps:origin", core=1) as upstream:
+        for _ in range(args.rounds):
+            for name in names:
+                server = (
+                    nginx(NGINX_CONF, upstream=upstream, core=0)
+                    if name == "nginx"
+                    else edgecache_proxy(upstream)
+                )
+                with server as started:
+                    port = started if isinstance(started, int) else started[0]
+                    warm(port)
+                    for kind, path in (("hit", "/page"), ("miss", "/miss")):
+                        url = f"http://127.0.0.1:{port}{path}"
+                        wrk(url, 2)
+                        result = wrk(url, args.seconds)
+                        assert result["errors"] == 0, (name, kind, result)
+                        results.setdefault((name, kind), []).append(result)
+                    if name not in streams:
+                        pid = started[1] if isinstance(started, tuple) else nginx_pid(port)
+                        streams[name] = stream_rss(port, pid, args.stream_bytes)
+    for kind, goal in (("hit", 0.45), ("miss", 0.25)):
+        rps = {n: statistics.median(r["rps"] for r in results[(n, kind)]) for n in names}
+        p99 = {n: statistics.median(r["p99_ms"] for r in results[(n, kind)]) for n in names}
+        for n in names:
+            runs = ", ".join(f"{r['rps']:.0f}" for r in results[(n, kind)])
+            print(f"{kind:4s} {n:9s}: {rps[n]:8.0f} req/s  p99 {p99[n]:6.2f} ms  (runs {runs})")
+        print(
+            f"{kind:4s} edgecache/nginx: {rps['edgecache'] / rps['nginx']:.2f} (goal >= {goal:.2f})"
+        )
+    for n in names:
+        before, peak, elapsed = streams[n]
+        print(
+            f"stream {args.stream_bytes / 1e9:.1f} GB through {n:9s}: RSS {before / 1024:.0f} "
+            f"MiB before, {peak / 1024:.0f} MiB peak ({args.stream_bytes / elapsed / 1e6:.0f} "
+            "MB/s)"
+        )
+
+
+def nginx_pid(port: int) -> int:
+    """The nginx worker listening on ``port`` (its master is our child's child)."""
+    out = subprocess.run(["pgrep", "-f", "nginx: worker"], capture_output=True, text=True)
+    pids = [int(p) for p in out.stdout.split()]
+    return max(pids) if pids else os.getpid()
+
+
+if __name__ == "__main__":
+    main()
