@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from edgecache.config import Settings
 from edgecache.core import policy
@@ -54,6 +54,21 @@ class _RecentPasses:
     def recent(self, key: str, now: float) -> bool:
         until = self._until.get(key)
         return until is not None and until > now
+
+
+def engine_for(
+    settings: Settings | None,
+    store: Store | str | None,
+    clock: Callable[[], float],
+    encoded_copies: bool,
+    options: dict[str, Any],
+) -> Engine:
+    """The engine a cache middleware runs on. ``store`` is a Store object, or the store
+    *setting* ("memory", "disk") given by keyword like any other setting."""
+    if isinstance(store, str):
+        options = {**options, "store": store}
+        store = None
+    return Engine(settings or Settings.from_env(**options), store, clock, encoded_copies)
 
 
 class Engine:

@@ -22,7 +22,7 @@ from edgecache.config import Settings
 from edgecache.core import policy
 from edgecache.core.headers import CONTENT_LENGTH, Headers
 from edgecache.core.model import RequestHead
-from edgecache.engine import Engine, Lookup
+from edgecache.engine import Lookup, engine_for
 from edgecache.storage import Store
 
 Environ = dict[str, Any]
@@ -101,11 +101,9 @@ class CacheMiddleware:
     ) -> None:
         """``encoded_copies``: keep content-encoded copies of stored bodies; set by
         EdgeCache when a CompressMiddleware sits above this cache."""
-        if isinstance(store, str):  # the store *setting* ("memory", "disk")
-            options["store"], store = store, None
         self.app = app
-        self.settings = settings or Settings.from_env(**options)
-        self.engine = Engine(self.settings, store, clock, encoded_copies)
+        self.engine = engine_for(settings, store, clock, encoded_copies, options)
+        self.settings = self.engine.settings
         self.coalescer = ThreadCoalescer()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
