@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -40,60 +41,10 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def uvicorn_app(spec: str, core: int = 0, env: dict[str, str] | None = None) -> Iterator[int]:
-    """``uvicorn spec`` in its own process, pinned to ``core``, httptools + uvloop."""
-    port = free_port()
-    cmd = [
-        "taskset",
-        "-c",
-        str(core),
-        sys.executable,
-        "-m",
-        "uvicorn",
-        spec,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@contextmanager
-def granian_app(spec: str, core: int = 0) -> Iterator[int]:
-    """``granian --interface asgi spec``: one worker, one runtime thread, pinned."""
-    port = free_port()
-    cmd = [
-        "taskset",
-        "-c",
-        str(core),
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--runtime-threads",
-        "1",
-        "--no-ws",
-        "--log-level",
-        "warning",
-        spec,
-    ]
+def pinned_module(args: list[str], port: int, core: int) -> Iterator[int]:
+    """``python -m args...`` pinned to ``core``, until it listens on ``port``; stopped
+    with SIGTERM when the block ends."""
+    cmd = ["taskset", "-c", str(core), sys.executable, "-m", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         wait_for_port(port)
@@ -101,6 +52,52 @@ def granian_app(spec: str, core: int = 0) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def uvicorn_app(spec: str, core: int = 0) -> contextlib.AbstractContextManager[int]:
+    """``uvicorn spec`` in its own process, httptools + uvloop."""
+    port = free_port()
+    return pinned_module(
+        [
+            "uvicorn",
+            spec,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+        ],
+        port,
+        core,
+    )
+
+
+def granian_app(spec: str, core: int = 0) -> contextlib.AbstractContextManager[int]:
+    """``granian --interface asgi spec``: one worker, one runtime thread."""
+    port = free_port()
+    return pinned_module(
+        [
+            "granian",
+            "--interface",
+            "asgi",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--runtime-threads",
+            "1",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            spec,
+        ],
+        port,
+        core,
+    )
 
 
 SERVERS = {"uvicorn": uvicorn_app, "granian": granian_app}

@@ -15,17 +15,15 @@ The proxies run on core 0, the origin (uvicorn) and wrk on core 1. Bodies are th
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import re
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from benchmarks.common import ROOT, free_port, nginx, uvicorn_app, wait_for_port, wrk
+from benchmarks.common import free_port, nginx, pinned_module, uvicorn_app, wrk
 
 NGINX_CONF = """
 proxy_cache_path {tmp}/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=1h;
@@ -52,34 +50,34 @@ server {{
 """
 
 
-@contextmanager
-def edgecache_proxy(upstream: int, core: int = 0) -> Iterator[tuple[int, int]]:
-    """``edgecache proxy`` pinned to ``core``: yields its port and pid."""
+def edgecache_proxy(upstream: int, core: int = 0) -> contextlib.AbstractContextManager[int]:
+    """``edgecache proxy`` pinned to ``core``."""
     port = free_port()
-    cmd = [
-        "taskset",
-        "-c",
-        str(core),
-        sys.executable,
-        "-m",
-        "edgecache",
-        "proxy",
-        "--upstream",
-        f"http://127.0.0.1:{upstream}",
-        "--port",
-        str(port),
-        "--access-log",
-        "off",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT)
-    try:
-        wait_for_port(port)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return pinned_module(
+        [
+            "edgecache",
+            "proxy",
+            "--upstream",
+            f"http://127.0.0.1:{upstream}",
+            "--port",
+            str(port),
+            "--access-log",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        port,
+        core,
+    )
+
+
+def listener_pid(port: int) -> int:
+    """The process listening on ``port`` (the proxy itself, or nginx's worker)."""
+    out = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True
+    ).stdout
+    pids = [int(p) for p in re.findall(r"pid=(\d+)", out)]
+    return max(pids)
 
 
 def rss_kib(pid: int) -> int:
@@ -160,8 +158,7 @@ def main() -> None:
                     if name == "nginx"
                     else edgecache_proxy(upstream)
                 )
-                with server as started:
-                    port = started if isinstance(started, int) else started[0]
+                with server as port:
                     warm(port)
                     for kind, path in (("hit", "/page"), ("miss", "/miss")):
                         url = f"http://127.0.0.1:{port}{path}"
@@ -170,8 +167,7 @@ def main() -> None:
                         assert result["errors"] == 0, (name, kind, result)
                         results.setdefault((name, kind), []).append(result)
                     if name not in streams:
-                        pid = started[1] if isinstance(started, tuple) else nginx_pid(port)
-                        streams[name] = stream_rss(port, pid, args.stream_bytes)
+                        streams[name] = stream_rss(port, listener_pid(port), args.stream_bytes)
     for kind, goal in (("hit", 0.45), ("miss", 0.25)):
         rps = {n: statistics.median(r["rps"] for r in results[(n, kind)]) for n in names}
         p99 = {n: statistics.median(r["p99_ms"] for r in results[(n, kind)]) for n in names}
@@ -188,13 +184,6 @@ def main() -> None:
             f"MiB before, {peak / 1024:.0f} MiB peak ({args.stream_bytes / elapsed / 1e6:.0f} "
             "MB/s)"
         )
-
-
-def nginx_pid(port: int) -> int:
-    """The nginx worker listening on ``port`` (its master is our child's child)."""
-    out = subprocess.run(["pgrep", "-f", "nginx: worker"], capture_output=True, text=True)
-    pids = [int(p) for p in out.stdout.split()]
-    return max(pids) if pids else os.getpid()
 
 
 if __name__ == "__main__":

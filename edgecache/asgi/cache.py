@@ -26,12 +26,11 @@ log = logging.getLogger("edgecache")
 LOOKUP_KEY = "edgecache.lookup"
 
 
-def request_from_scope(scope: Scope) -> RequestHead:
-    headers = (
-        Headers(scope["headers"])
-        if isinstance(scope["headers"], list)
-        else Headers(list(scope["headers"]))
-    )
+def request_from_scope(scope: Scope, headers: Headers | None = None) -> RequestHead:
+    """The core's request head; ``headers`` when a layer above already wrapped them."""
+    if headers is None:
+        raw = scope["headers"]
+        headers = Headers(raw if isinstance(raw, list) else list(raw))
     host = headers.get(HOST)
     if host is None:
         server = scope.get("server") or ("localhost", None)
@@ -82,7 +81,7 @@ class CacheMiddleware:
         found = scope.pop(LOOKUP_KEY, None) or self.engine.lookup(request_from_scope(scope))
         await self._dispatch(scope, receive, send, found, coalesce=self.settings.coalesce)
 
-    async def send_final_hit(self, scope: Scope, send: Send) -> bool:
+    async def send_final_hit(self, scope: Scope, send: Send, headers: Headers) -> bool:
         """Answer a hit that needs no encoding on the way out (a stored encoded copy,
         identity, or a body that is not encodable) and return True; otherwise leave the
         lookup in the scope for ``__call__`` and return False.
@@ -90,7 +89,7 @@ class CacheMiddleware:
         CompressMiddleware calls it first, so the common compressed hit skips the
         compression layer's wrapping altogether.
         """
-        found = self.engine.lookup(request_from_scope(scope))
+        found = self.engine.lookup(request_from_scope(scope, headers))
         decision = found.decision
         if isinstance(decision, policy.Serve):
             answer = self.engine.answer(

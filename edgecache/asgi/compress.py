@@ -43,9 +43,11 @@ class CompressMiddleware:
         if scope["type"] != "http" or not self.settings.compress:
             await self.app(scope, receive, send)
             return
-        if self.cache is not None and await self.cache.send_final_hit(scope, send):
-            return
         request_headers = Headers(scope["headers"])
+        if self.cache is not None and await self.cache.send_final_hit(
+            scope, send, request_headers
+        ):
+            return
         coding = self.choose(request_headers.get_joined(ACCEPT_ENCODING))
         method = scope["method"]
         settings = self.settings
