@@ -49,8 +49,20 @@ async def send_answer(send: Send, answer: policy.Answer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-async def _empty_receive() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
+def empty_body() -> Receive:
+    """``receive`` for a request the cache makes itself: an empty body, then silence, as a
+    server gives while the client stays connected (never a busy loop of messages)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # no disconnect ever comes
+        raise AssertionError("unreachable")
+
+    return receive
 
 
 class CacheMiddleware:
@@ -160,7 +172,7 @@ class CacheMiddleware:
 
         async def run() -> None:
             try:
-                await self._forward(dict(scope), _empty_receive, discard, found, revalidate)
+                await self._forward(dict(scope), empty_body(), discard, found, revalidate)
             except Exception:
                 log.exception("background revalidation of %s failed", key)
             finally:
