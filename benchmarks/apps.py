@@ -115,10 +115,31 @@ protected_no_memo = EdgeCache(bare, auth=_RULES, auth_memo=False)
 
 async def origin(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The backend for proxy benchmarks: /miss... is never stored (no-store), /big
-    streams ``?size=`` bytes, anything else is the cacheable 10 KB page."""
+    streams ``?size=`` bytes, /upload counts the bytes it is sent, anything else is the
+    cacheable 10 KB page."""
     if scope["type"] != "http":
         return
     path = scope["path"]
+    if path == "/upload":
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = str(size).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/plain"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return
     if path == "/big":
         size = int(scope["query_string"].decode().partition("=")[2] or 10**9)
         await send(

@@ -4,7 +4,7 @@
 - misses: ``no-store`` answers through nginx's keep-alive upstream pool vs edgecache's
   aiohttp pool (goal >= 25% of nginx);
 - p99 latency of each, from wrk;
-- RSS of each proxy process while 1 GB streams through it (goal: flat).
+- RSS of each proxy process while 1 GB streams through it, down and up (goal: flat).
 
 The proxies run on core 0, the origin (uvicorn) and wrk on core 1. Bodies are the
 10 KB page of benchmarks/apps.py, no compression asked for.
@@ -45,6 +45,11 @@ server {{
     location /big {{
         proxy_pass http://origin;
         proxy_buffering off;
+    }}
+    location /upload {{
+        proxy_pass http://origin;
+        client_max_body_size 4g;
+        proxy_request_buffering off;
     }}
 }}
 """
@@ -100,8 +105,9 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def stream_rss(port: int, pid: int, size: int) -> tuple[int, int, float]:
-    """Stream ``size`` bytes through the proxy with curl; RSS before and the peak during."""
+def stream_rss(port: int, pid: int, size: int, upload: bool = False) -> tuple[int, int, float]:
+    """Stream ``size`` bytes through the proxy with curl, down (or up, chunked); RSS
+    before and the peak during."""
     before = rss_kib(pid)
     peak = before
     done = threading.Event()
@@ -149,7 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     names = ("nginx", "edgecache")
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    streams: dict[str, tuple[int, int, float]] = {}
+    streams: dict[tuple[str, str], tuple[int, int, float]] = {}
     with uvicorn_app("benchmarks.apps:origin", core=1) as upstream:
         for _ in range(args.rounds):
             for name in names:
@@ -166,8 +172,12 @@ def main() -> None:
                         result = wrk(url, args.seconds)
                         assert result["errors"] == 0, (name, kind, result)
                         results.setdefault((name, kind), []).append(result)
-                    if name not in streams:
-                        streams[name] = stream_rss(port, listener_pid(port), args.stream_bytes)
+                    if (name, "down") not in streams:
+                        pid = listener_pid(port)
+                        for way in ("down", "up"):
+                            streams[(name, way)] = stream_rss(
+                                port, pid, args.stream_bytes, upload=way == "up"
+                            )
     for kind, goal in (("hit", 0.45), ("miss", 0.25)):
         rps = {n: statistics.median(r["rps"] for r in results[(n, kind)]) for n in names}
         p99 = {n: statistics.median(r["p99_ms"] for r in results[(n, kind)]) for n in names}
@@ -177,12 +187,11 @@ def main() -> None:
         print(
             f"{kind:4s} edgecache/nginx: {rps['edgecache'] / rps['nginx']:.2f} (goal >= {goal:.2f})"
         )
-    for n in names:
-        before, peak, elapsed = streams[n]
+    for (n, way), (before, peak, elapsed) in sorted(streams.items()):
         print(
-            f"stream {args.stream_bytes / 1e9:.1f} GB through {n:9s}: RSS {before / 1024:.0f} "
-            f"MiB before, {peak / 1024:.0f} MiB peak ({args.stream_bytes / elapsed / 1e6:.0f} "
-            "MB/s)"
+            f"{way:4s} {args.stream_bytes / 1e9:.1f} GB through {n:9s}: RSS "
+            f"{before / 1024:.0f} MiB before, {peak / 1024:.0f} MiB peak "
+            f"({args.stream_bytes / elapsed / 1e6:.0f} MB/s)"
         )
 
 
