@@ -71,7 +71,15 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         variable = ENV_PREFIX + field.name.upper()
         default = field.default
         help_text = f"{docs.get(field.name, '')} [{variable}; default: {_shown(default)}]"
-        if isinstance(default, bool):
+        if field.name == "upstream":
+            group.add_argument(
+                *flags,
+                dest=f"setting_{field.name}",
+                action="append",
+                metavar="URL[;weight=N]",
+                help=help_text + " (repeatable)",
+            )
+        elif isinstance(default, bool):
             group.add_argument(
                 *flags,
                 dest=f"setting_{field.name}",
@@ -97,6 +105,8 @@ def export_settings(args: argparse.Namespace) -> Settings:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(value)
         os.environ[ENV_PREFIX + field.name.upper()] = str(value)
     return Settings.from_env()
 
@@ -172,6 +182,17 @@ def update_htpasswd(path: str, user: str, hashed: str) -> bool:
     return existed
 
 
+def _compress_static(args: argparse.Namespace) -> int:
+    """Write .br, .zst and .gz siblings at maximum quality beside compressible files."""
+    from edgecache.static_compress import compress_tree
+
+    written, skipped = compress_tree(args.directory)
+    print(
+        f"edgecache: wrote {written} precompressed files ({skipped} not worth it)", file=sys.stderr
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgecache", description="The edge layer nginx plays, in Python."
@@ -200,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("user")
     passwd.add_argument("--cost", type=int, default=10, help="bcrypt cost (default %(default)s)")
     passwd.set_defaults(func=_passwd)
+    squeeze = sub.add_parser(
+        "compress-static", help="write .br/.zst/.gz siblings of static files, max quality"
+    )
+    squeeze.add_argument("directory")
+    squeeze.set_defaults(func=_compress_static)
     return parser
 
 

@@ -85,8 +85,21 @@ class Settings:
     """Seconds an address is answered 429 after too many failures."""
     auth_failure_delay: float = 0.25
     """Each failure's 401 waits this many seconds times the failures so far (max 2 s)."""
+    cache: bool = True
+    """The RFC 9111 cache layer; off leaves compression and auth in place."""
     upstream: str = ""
-    """The proxy's backend, http://host:port[/base]; required by ``edgecache proxy``."""
+    """The proxy's backends: ``URL[;weight=N]``, comma-separated (or --upstream repeated)."""
+    balance: Literal["round-robin", "least-conn"] = "round-robin"
+    """How requests are spread over several upstreams (smooth weighted round-robin)."""
+    max_fails: int = 3
+    fail_timeout: float = 10.0
+    """An upstream failing ``max_fails`` times within this many seconds is skipped for as
+    long, then tried again."""
+    health_path: str = ""
+    """When set, each upstream is probed with GET on this path every health_interval."""
+    health_interval: float = 5.0
+    config: str = ""
+    """A TOML route file (routes, pools, static roots, redirects); see README."""
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     workers: int = 1
@@ -164,8 +177,24 @@ class Settings:
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
         for name in ("auth_memo_size", "auth_max_failures"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
-        if self.upstream:
-            _check_upstream(self.upstream)
+        for url, weight in parse_upstreams(self.upstream):
+            _check_upstream(url)
+            _check(weight >= 1, "upstream", self.upstream, "weights >= 1 (URL;weight=N)")
+        _check(
+            self.balance in ("round-robin", "least-conn"),
+            "balance",
+            self.balance,
+            "'round-robin' or 'least-conn'",
+        )
+        _check(self.max_fails >= 1, "max_fails", self.max_fails, "an integer >= 1")
+        for name in ("fail_timeout", "health_interval"):
+            _check(getattr(self, name) > 0, name, getattr(self, name), "seconds > 0")
+        _check(
+            not self.health_path or self.health_path.startswith("/"),
+            "health_path",
+            self.health_path,
+            "a path such as /healthz",
+        )
         _check(0 <= self.listen_port <= 65535, "listen_port", self.listen_port, "a port number")
         _check(
             0 <= self.redirect_http_port <= 65535,
@@ -243,6 +272,26 @@ def _check(ok: bool, name: str, value: object, accepted: str) -> None:
         raise ConfigError(
             f"setting {name} ({ENV_PREFIX}{name.upper()}) = {value!r}: expected {accepted}"
         )
+
+
+def parse_upstreams(text: str) -> list[tuple[str, int]]:
+    """``http://a:1;weight=3, http://b:2`` -> [(url, weight), ...]."""
+    result = []
+    for item in text.split(","):
+        url, *params = (p.strip() for p in item.strip().split(";"))
+        if not url:
+            continue
+        weight = 1
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() != "weight" or not value.strip().isdigit():
+                raise ConfigError(
+                    f"setting upstream (EDGECACHE_UPSTREAM) = {text!r}: "
+                    f"expected URL[;weight=N], got {item.strip()!r}"
+                )
+            weight = int(value)
+        result.append((url, weight))
+    return result
 
 
 def _check_upstream(url: str) -> None:
@@ -364,7 +413,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "auth_failure_window": parse_float,
     "auth_lockout": parse_float,
     "auth_failure_delay": parse_float,
+    "cache": parse_bool,
     "upstream": _identity,
+    "balance": _identity,
+    "max_fails": parse_int,
+    "fail_timeout": parse_float,
+    "health_path": _identity,
+    "health_interval": parse_float,
+    "config": _identity,
     "listen_host": _identity,
     "listen_port": parse_int,
     "workers": parse_int,

@@ -49,7 +49,7 @@ def EdgeCache(app: Any, *, interface: Interface = "auto", **options: Any) -> Any
     if clock is not None:
         extra["clock"] = clock
     layers = asgi if kind == "asgi" else wsgi
-    chain = layers.CacheMiddleware(app, settings, **extra)
+    chain = layers.CacheMiddleware(app, settings, **extra) if settings.cache else app
     if settings.compress:
         chain = layers.CompressMiddleware(chain, settings)
     if settings.auth:

@@ -44,9 +44,7 @@ class CompressMiddleware:
             await self.app(scope, receive, send)
             return
         request_headers = Headers(scope["headers"])
-        if self.cache is not None and await self.cache.send_final_hit(
-            scope, send, request_headers
-        ):
+        if self.cache is not None and await self.cache.send_final_hit(scope, send, request_headers):
             return
         coding = self.choose(request_headers.get_joined(ACCEPT_ENCODING))
         method = scope["method"]

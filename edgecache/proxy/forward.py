@@ -21,7 +21,8 @@ import aiohttp
 from yarl import URL
 
 from edgecache.asgi.types import Message, Receive, Scope, Send
-from edgecache.config import Settings
+from edgecache.config import Settings, parse_upstreams
+from edgecache.core.balancing import Balancer, Member
 from edgecache.core.forwarded import (
     ForwardOptions,
     downstream_response_headers,
@@ -29,6 +30,7 @@ from edgecache.core.forwarded import (
     upstream_request_headers,
 )
 from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
+from edgecache.proxy.websocket import tunnel_websocket
 
 log = logging.getLogger("edgecache.proxy")
 LOG_KEY = "edgecache.log"
@@ -66,15 +68,46 @@ async def send_plain(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class Forwarder:
-    """Sends every request on to ``settings.upstream``."""
+class _Upstream:
+    """Where one pool member is: origin for the URL, base path, and Host."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        parts = urlsplit(settings.upstream)
+    __slots__ = ("base_path", "host", "origin")
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.base_path = parts.path.rstrip("/")
-        self.upstream_host = parts.netloc
+        self.host = parts.netloc
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+class Forwarder:
+    """Sends every request on to one member of a pool of upstreams.
+
+    A request whose connection to a member fails is retried on the next member when it
+    is idempotent and has no body to resend (RFC 9110 §9.2.2); other failures answer
+    502/504 at once. Failures count towards a member's passive health.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        upstreams: list[tuple[str, int]] | None = None,
+        balancer: Balancer | None = None,
+    ) -> None:
+        self.settings = settings
+        if balancer is None:
+            pairs = upstreams if upstreams is not None else parse_upstreams(settings.upstream)
+            balancer = Balancer(
+                [Member(url, weight) for url, weight in pairs],
+                settings.balance,
+                settings.max_fails,
+                settings.fail_timeout,
+            )
+        self.balancer = balancer
+        self.places = {m: _Upstream(m.url) for m in balancer.members}
         self.options = ForwardOptions(
             trusted=parse_networks(settings.trusted_proxies),
             preserve_host=settings.preserve_host,
@@ -85,8 +118,9 @@ class Forwarder:
             total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
         )
         self._session: aiohttp.ClientSession | None = None
+        self._health: asyncio.Task[None] | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    def client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 limit=1024, keepalive_timeout=30, enable_cleanup_closed=True
@@ -100,16 +134,44 @@ class Forwarder:
             )
         return self._session
 
+    async def start(self) -> None:
+        if self.settings.health_path and self._health is None:
+            self._health = asyncio.ensure_future(self._probe_forever())
+
     async def close(self) -> None:
+        if self._health is not None:
+            self._health.cancel()
         if self._session is not None:
             await self._session.close()
+
+    async def _probe_forever(self) -> None:
+        """Active health: GET health_path on every member; a failure takes it out until
+        the next probe succeeds."""
+        interval = self.settings.health_interval
+        timeout = aiohttp.ClientTimeout(total=interval)
+        while True:
+            for member, place in self.places.items():
+                url = place.origin + place.base_path + self.settings.health_path
+                try:
+                    async with self.client().get(url, timeout=timeout) as resp:
+                        healthy = resp.status < 400
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    healthy = False
+                if healthy:
+                    self.balancer.succeeded(member)
+                else:
+                    member.down_until = time.monotonic() + interval
+            await asyncio.sleep(interval)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            await tunnel_websocket(self, scope, receive, send)
+            return
         if scope["type"] != "http":
-            return  # websockets are tunnelled by the routing layer (not yet)
+            return
         note: dict[str, Any] = scope.get(LOG_KEY, {})
         headers = Headers(scope["headers"])
         declared = headers.get(CONTENT_LENGTH)
@@ -122,65 +184,101 @@ class Forwarder:
             return
         has_body = (declared is not None and declared != b"0") or TRANSFER_ENCODING in headers
         body = _BodyReader(receive, self.settings.max_body_size, self.settings.send_timeout)
-        path = scope.get("raw_path") or scope["path"].encode()
-        target = self.base_path + path.decode("latin-1")
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
-        client = scope.get("client")
-        out_headers = upstream_request_headers(
-            headers,
-            client[0] if client else None,
-            scope.get("edgecache.user"),
-            scope.get("scheme", "http"),
-            scope.get("http_version", "1.1"),
-            self.upstream_host,
-            self.options,
-        )
-        started = time.monotonic()
-        try:
-            response = await self._client().request(
-                scope["method"],
-                URL(self.origin + target, encoded=True),
-                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in out_headers],
-                data=body.stream() if has_body else None,
-                allow_redirects=False,
-                compress=None,
-            )
-        except Exception as exc:
-            # aiohttp sends the body from its own task and may wrap what the body
-            # reader raised: the reader's own record says what went wrong.
-            if body.refusal is not None or isinstance(exc, BodyTooLarge | ClientTooSlow):
-                status, text = body.refusal or (413, "Content Too Large")
-                await send_plain(send, status, text)
+        retry = scope["method"] in IDEMPOTENT and not has_body
+        tried: list[Member] = []
+        while True:
+            member = self.balancer.pick(time.monotonic(), tried)
+            if member is None:
+                await send_plain(send, 502, "Bad Gateway")
                 return
-            await self._upstream_failed(send, scope, target, exc, note)
-            return
-        except (aiohttp.ClientError, OSError) as exc:
-            note["upstream_error"] = type(exc).__name__
-            log.warning(
-                "upstream %s failed for %s %s: %s", self.origin, scope["method"], target, exc
-            )
-            await send_plain(send, 502, "Bad Gateway")
-            return
+            tried.append(member)
+            place = self.places[member]
+            target = self.target(scope, place)
+            started = time.monotonic()
+            member.active += 1
+            try:
+                response = await self.client().request(
+                    scope["method"],
+                    URL(place.origin + target, encoded=True),
+                    headers=self.upstream_headers(scope, headers, place),
+                    data=body.stream() if has_body else None,
+                    allow_redirects=False,
+                    compress=None,
+                )
+            except Exception as exc:
+                member.active -= 1
+                # aiohttp sends the body from its own task and may wrap what the body
+                # reader raised: the reader's own record says what went wrong.
+                if body.refusal is not None or isinstance(exc, BodyTooLarge | ClientTooSlow):
+                    status, text = body.refusal or (413, "Content Too Large")
+                    await send_plain(send, status, text)
+                    return
+                self.balancer.failed(member, time.monotonic())
+                if (
+                    retry
+                    and isinstance(exc, aiohttp.ClientConnectorError)
+                    and len(tried) < len(self.places)
+                ):
+                    log.warning(
+                        "upstream %s refused %s %s; trying the next",
+                        place.origin,
+                        scope["method"],
+                        target,
+                    )
+                    continue
+                await self._upstream_failed(send, scope, place, target, exc, note)
+                return
+            break
         note["upstream_status"] = response.status
         note["upstream_time"] = time.monotonic() - started
         try:
             await self._relay(scope, receive, send, response, body, note)
         finally:
+            member.active -= 1
             response.release()
+        if response.status < 500:
+            self.balancer.succeeded(member)
+
+    def target(self, scope: Scope, place: _Upstream) -> str:
+        path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = place.base_path + path.decode("latin-1")
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        return target
+
+    def upstream_headers(
+        self, scope: Scope, headers: Headers, place: _Upstream
+    ) -> list[tuple[str, str]]:
+        client = scope.get("client")
+        out = upstream_request_headers(
+            headers,
+            client[0] if client else None,
+            scope.get("edgecache.user"),
+            scope.get("scheme", "http"),
+            scope.get("http_version", "1.1"),
+            place.host,
+            self.options,
+        )
+        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in out]
 
     async def _upstream_failed(
-        self, send: Send, scope: Scope, target: str, exc: Exception, note: dict[str, Any]
+        self,
+        send: Send,
+        scope: Scope,
+        place: _Upstream,
+        target: str,
+        exc: Exception,
+        note: dict[str, Any],
     ) -> None:
         if isinstance(exc, TimeoutError):
             note["upstream_error"] = "timeout"
-            log.warning("upstream %s timed out for %s %s", self.origin, scope["method"], target)
+            log.warning("upstream %s timed out for %s %s", place.origin, scope["method"], target)
             await send_plain(send, 504, "Gateway Timeout")
             return
         if not isinstance(exc, aiohttp.ClientError | OSError):
             raise exc
         note["upstream_error"] = type(exc).__name__
-        log.warning("upstream %s failed for %s %s: %s", self.origin, scope["method"], target, exc)
+        log.warning("upstream %s failed for %s %s: %s", place.origin, scope["method"], target, exc)
         await send_plain(send, 502, "Bad Gateway")
 
     async def _relay(
@@ -241,7 +339,7 @@ class Forwarder:
             note["upstream_error"] = f"broken body: {type(exc).__name__}"
             log.warning(
                 "upstream %s broke off after %d body bytes: %s",
-                self.origin,
+                response.url.origin(),
                 sent,
                 exc or type(exc).__name__,
             )
@@ -253,6 +351,7 @@ class Forwarder:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()

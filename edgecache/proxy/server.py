@@ -23,6 +23,8 @@ from edgecache.config import Settings
 from edgecache.errors import ConfigError
 from edgecache.proxy.accesslog import AccessLogMiddleware
 from edgecache.proxy.forward import Forwarder
+from edgecache.proxy.router import Router
+from edgecache.proxy.routes import load_routes
 from edgecache.proxy.tls import MODERN_CIPHERS, harden, self_signed_files
 from edgecache.stack import EdgeCache, detect_interface
 
@@ -55,6 +57,8 @@ class HSTSMiddleware:
 
 def build_app(settings: Settings, app: Any = None) -> ASGIApp:
     """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder."""
+    if app is None and settings.config:
+        return _outer(Router(load_routes(settings.config, settings), settings), settings)
     if app is None:
         if not settings.upstream:
             raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
@@ -191,7 +195,7 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
         ssl_ciphers=MODERN_CIPHERS,
     )
     scheme = "https" if certfile else "http"
-    target = settings.upstream or app_spec
+    target = settings.upstream or app_spec or settings.config
     print(
         f"edgecache: {scheme}://{settings.listen_host}:{settings.listen_port} -> {target} "
         f"({settings.store} cache, {settings.workers} worker(s))",

@@ -1,0 +1,107 @@
+"""Websocket tunnelling: an ``Upgrade: websocket`` request is opened to an upstream and
+messages flow both ways until either side closes. Cache and compression never see it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from edgecache.asgi.types import Receive, Scope, Send
+from edgecache.core.headers import Headers
+
+if TYPE_CHECKING:
+    from edgecache.proxy.forward import Forwarder
+
+log = logging.getLogger("edgecache.proxy")
+HANDSHAKE = {
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+}
+
+
+async def tunnel_websocket(
+    forwarder: Forwarder, scope: Scope, receive: Receive, send: Send
+) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    member = forwarder.balancer.pick(time.monotonic())
+    if member is None:
+        await send({"type": "websocket.close", "code": 1011})
+        return
+    place = forwarder.places[member]
+    target = forwarder.target(scope, place)
+    url = place.origin.replace("http", "ws", 1) + target
+    headers = Headers(scope["headers"])
+    protocols = [
+        p.strip()
+        for p in (headers.get(b"sec-websocket-protocol") or b"").decode("latin-1").split(",")
+        if p.strip()
+    ]
+    forwarded = [
+        (n, v)
+        for n, v in forwarder.upstream_headers(scope, headers, place)
+        if n.lower() not in HANDSHAKE
+    ]
+    try:
+        upstream = await forwarder.client().ws_connect(
+            url,
+            headers=forwarded,
+            protocols=protocols,
+            autoclose=False,
+            autoping=True,
+            timeout=aiohttp.ClientWSTimeout(ws_close=forwarder.settings.read_timeout),
+        )
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        forwarder.balancer.failed(member, time.monotonic())
+        log.warning("websocket to %s failed: %s", url, exc)
+        await send({"type": "websocket.close", "code": 1011})
+        return
+    await send({"type": "websocket.accept", "subprotocol": upstream.protocol})
+    try:
+        await _pump(upstream, receive, send)
+    finally:
+        await upstream.close()
+
+
+async def _pump(upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:
+    async def client_to_upstream() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                if message.get("text") is not None:
+                    await upstream.send_str(message["text"])
+                else:
+                    await upstream.send_bytes(message.get("bytes") or b"")
+            elif message["type"] == "websocket.disconnect":
+                await upstream.close(code=message.get("code", 1000))
+                return
+
+    async def upstream_to_client() -> None:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": message.data})
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": message.data})
+            else:
+                break
+        await send({"type": "websocket.close", "code": upstream.close_code or 1000})
+
+    tasks = [
+        asyncio.ensure_future(client_to_upstream()),
+        asyncio.ensure_future(upstream_to_client()),
+    ]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None and not isinstance(
+            task.exception(), aiohttp.ClientError | OSError
+        ):
+            raise task.exception()  # type: ignore[misc]
