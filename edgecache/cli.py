@@ -115,10 +115,10 @@ def _proxy(args: argparse.Namespace) -> int:
     from edgecache.proxy.server import run
 
     settings = export_settings(args)
-    if not settings.upstream:
+    if not settings.upstream and not settings.config:
         raise ConfigError(
-            "setting upstream (--upstream, EDGECACHE_UPSTREAM) is required, "
-            "e.g. --upstream http://127.0.0.1:8000"
+            "setting upstream (--upstream, EDGECACHE_UPSTREAM) or config (--config, "
+            "EDGECACHE_CONFIG) is required, e.g. --upstream http://127.0.0.1:8000"
         )
     return run(settings, log_level=args.log_level)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.integration.servers import free_socket
 
@@ -27,8 +27,19 @@ class Origin:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=2**40)
+        app.router.add_get("/ws", self.ws_echo)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+    async def ws_echo(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("chat",))
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await ws.send_str("echo:" + message.data)
+            elif message.type == WSMsgType.BINARY:
+                await ws.send_bytes(message.data[::-1])
+        return ws
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         size = 0
@@ -44,7 +55,7 @@ class Origin:
         }
         self.requests.append(record)
         path = request.path
-        if path == "/echo":
+        if path.endswith("/echo"):
             return web.json_response(record)
         if path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])

@@ -1,0 +1,237 @@
+"""Routes, pools, static roots and websockets through ``edgecache proxy`` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiohttp
+import httpx
+import pytest
+import trustme
+
+from tests.integration.servers import free_socket
+from tests.proxy.conftest import ROOT, start_proxy
+from tests.proxy.origin import Origin, running_origin
+
+
+@pytest.fixture(scope="module")
+def three() -> Iterator[list[Origin]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(running_origin()) for _ in range(3)]
+
+
+def test_weighted_round_robin_proportions(three: list[Origin], tmp_path: Path) -> None:
+    args = ["--no-cache"]
+    for origin, weight in zip(three, (1, 2, 3), strict=True):
+        args += ["--upstream", f"{origin.url};weight={weight}"]
+    before = [len(o.requests) for o in three]
+    with start_proxy(tmp_path, *args) as p, httpx.Client(base_url=p.url) as client:
+        for _ in range(1200):
+            assert client.get("/echo").status_code == 200
+    got = [len(o.requests) - b for o, b in zip(three, before, strict=True)]
+    for count, share in zip(got, (1 / 6, 2 / 6, 3 / 6), strict=True):
+        assert abs(count / 1200 - share) <= 0.05, got
+
+
+def test_killed_backend_is_skipped_and_readmitted(tmp_path: Path) -> None:
+    with running_origin() as steady:
+        sock = free_socket()
+        flaky_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        sock.close()  # nothing listens there yet: the backend is "killed"
+        args = [
+            "--no-cache",
+            "--upstream",
+            steady.url,
+            "--upstream",
+            flaky_url,
+            "--max-fails",
+            "2",
+            "--fail-timeout",
+            "1",
+        ]
+        with start_proxy(tmp_path, *args) as p, httpx.Client(base_url=p.url) as client:
+            # Refused connections are retried on the other member: no client sees one.
+            assert all(client.get("/echo").status_code == 200 for _ in range(20))
+            assert "trying the next" in p.wait_for_log("trying the next")
+            refusals = p.log().count("trying the next")
+            for _ in range(20):
+                client.get("/echo")
+            assert p.log().count("trying the next") == refusals  # skipped while down
+            # The backend comes back on that port and is admitted again.
+            flaky = _origin_on(int(flaky_url.rsplit(":", 1)[1]))
+            with flaky as revived:
+                deadline = time.monotonic() + 10
+                while not revived.requests:
+                    assert time.monotonic() < deadline, "backend never re-admitted"
+                    client.get("/echo")
+                    time.sleep(0.05)
+
+
+def _origin_on(port: int):  # type: ignore[no-untyped-def]
+    from contextlib import contextmanager
+
+    from tests.proxy import origin as origin_module
+
+    @contextmanager
+    def run() -> Iterator[Origin]:
+        real = origin_module.free_socket
+
+        def fixed() -> socket.socket:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return s
+
+        origin_module.free_socket = fixed  # type: ignore[assignment]
+        try:
+            with running_origin() as o:
+                yield o
+        finally:
+            origin_module.free_socket = real
+
+    return run()
+
+
+SEED_LIKE = """
+[[pool]]
+name = "api"
+servers = ["{a}", "{b};weight=2"]
+
+[[route]]
+path = "/api/"
+pool = "api"
+
+[[route]]
+path = "/"
+static = "{root}"
+spa = true
+[[route.rules]]
+match = "service-worker\\\\.js$"
+headers = {{"Cache-Control" = "no-store"}}
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    root = tmp_path / "build"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><div id=app></div>")
+    (root / "service-worker.js").write_text("self.addEventListener('fetch', () => {})")
+    (tmp_path / "secret.txt").write_text("outside the root")
+    return root
+
+
+def test_a_route_file_like_the_seed(three: list[Origin], site: Path, tmp_path: Path) -> None:
+    config = tmp_path / "edgecache.toml"
+    config.write_text(SEED_LIKE.format(a=three[0].url, b=three[1].url, root=site))
+    with start_proxy(tmp_path, "--config", str(config)) as p, httpx.Client(base_url=p.url) as c:
+        api = c.get("/api/echo?x=1")
+        assert api.status_code == 200 and api.json()["path"] == "/api/echo?x=1"
+        assert c.get("/").text.startswith("<!doctype html>")
+        assert c.get("/dashboard/settings").text.startswith("<!doctype html>")  # SPA
+        worker = c.get("/service-worker.js")
+        assert worker.headers["cache-control"] == "no-store"
+        assert "addEventListener" in worker.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/../secret.txt",
+        b"/%2e%2e/secret.txt",
+        b"/%2E%2E%2Fsecret.txt",
+        b"/..%2fsecret.txt",
+        b"/static/..%2f..%2fsecret.txt",
+        b"//../secret.txt",
+        b"/.%2e/secret.txt",
+    ],
+)
+def test_traversal_through_a_raw_socket(site: Path, tmp_path: Path, target: bytes) -> None:
+    config = tmp_path / "static.toml"
+    config.write_text(f'[[route]]\npath = "/"\nstatic = "{site}"\n')
+    with start_proxy(tmp_path, "--config", str(config)) as p:
+        with socket.create_connection(("127.0.0.1", p.port), timeout=5) as sock:
+            sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.split(b" ")[1] in (b"400", b"404"), data[:80]
+        assert b"outside the root" not in data
+
+
+def test_route_file_errors_name_line_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[[pool]]\nname = "api"\nservers = ["http://127.0.0.1:1"]\n\n'
+        '[[route]]\npath = "/api/"\npool = "apii"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert f"{config}:7: [[route]] #1 key 'pool': unknown pool 'apii'" in result.stderr
+    config.write_text('[[route]]\npath = "/"\nstatic = "/srv"\ncolour = "blue"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ":4: [[route]] #1 key 'colour': unknown key" in result.stderr
+    config.write_text('[[route]\npath = "/"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "line 1" in result.stderr
+
+
+def test_websocket_echo_through_the_proxy_with_tls(origin: Origin, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def talk(url: str) -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, ssl=client_ctx, protocols=("chat",)) as ws,
+        ):
+            assert ws.protocol == "chat"
+            await ws.send_str("hello")
+            assert (await ws.receive()).data == "echo:hello"
+            await ws.send_bytes(b"abc")
+            assert (await ws.receive()).data == b"cba"
+            await ws.close()
+
+    with start_proxy(
+        tmp_path,
+        "--upstream",
+        origin.url,
+        "--certfile",
+        str(certfile),
+        "--keyfile",
+        str(keyfile),
+        scheme="https",
+        verify=client_ctx,
+    ) as p:
+        asyncio.run(talk(p.url.replace("https", "wss") + "/ws"))
