@@ -31,12 +31,15 @@ lint: install
 
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-		(apt-get update -qq && apt-get install -y -qq wrk nginx)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null \
+		&& [ -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || \
+		(apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-brotli-static)
 	$(BIN)/python -m benchmarks.hit_throughput
 	$(BIN)/python -m benchmarks.hit_scaling
 	$(BIN)/python -m benchmarks.compressed_hits
 	$(BIN)/python -m benchmarks.auth_throughput
+	$(BIN)/python -m benchmarks.proxy
+	$(BIN)/python -m benchmarks.static
 
 clean:
 	rm -rf $(VENV) .edgecache .pytest_cache

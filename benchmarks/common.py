@@ -134,7 +134,9 @@ def wrk(
 
 
 @contextmanager
-def nginx(conf_body: str, upstream: int, core: int = 0, **extra: str) -> Iterator[int]:
+def nginx(
+    conf_body: str, upstream: int = 0, core: int = 0, main: str = "", **extra: str
+) -> Iterator[int]:
     """Debian's nginx with one worker pinned to ``core``, serving ``conf_body``."""
     import tempfile
 
@@ -146,7 +148,8 @@ def nginx(conf_body: str, upstream: int, core: int = 0, **extra: str) -> Iterato
         conf = os.path.join(tmp, "nginx.conf")
         with open(conf, "w") as f:
             f.write(
-                ("user root;\n" if os.geteuid() == 0 else "")
+                main
+                + ("user root;\n" if os.geteuid() == 0 else "")
                 + f"worker_processes 1;\ndaemon off;\npid {tmp}/nginx.pid;\n"
                 f"error_log {tmp}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
                 f"http {{\n include /etc/nginx/mime.types;\n"

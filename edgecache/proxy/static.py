@@ -14,6 +14,7 @@ import mimetypes
 import os
 import re
 import stat
+import time
 from typing import Any
 
 from edgecache.asgi.types import Receive, Scope, Send
@@ -41,8 +42,15 @@ NOT_MODIFIED_KEEP = (b"etag", b"last-modified", b"cache-control", b"vary")
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 
 
+SMALL_FILE = 256 * 1024
+"""Files up to this size are kept in memory with their metadata, for ``MEMO_SECONDS``."""
+MEMO_SECONDS = 1.0
+"""How long a looked-up file is trusted before it is looked at again (as nginx's
+``open_file_cache_valid``): an edit shows within this time."""
+
+
 class _File:
-    __slots__ = ("etag", "mtime", "path", "size", "url_path")
+    __slots__ = ("content", "etag", "headers", "mtime", "path", "siblings", "size", "url_path")
 
     def __init__(self, path: str, st: os.stat_result, url_path: str) -> None:
         self.path = path
@@ -50,6 +58,20 @@ class _File:
         self.mtime = st.st_mtime
         self.etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'.encode()
         self.url_path = url_path
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.siblings: dict[str, tuple[str, int, bytes | None]] = {}
+        self.content = _read_small(path, st.st_size)
+
+
+def _read_small(path: str, size: int) -> bytes | None:
+    if size > SMALL_FILE:
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read(SMALL_FILE + 1)
+    except OSError:
+        return None
+    return data if len(data) == size else None
 
 
 class StaticFiles:
@@ -68,6 +90,19 @@ class StaticFiles:
         self.spa = spa
         self.index = index
         self.choose = negotiator(codings)
+        self._memo: dict[str, tuple[float, _File | str | None]] = {}
+
+    def lookup(self, url_path: str) -> _File | str | None:
+        """``locate``, remembered for ``MEMO_SECONDS`` (bounded)."""
+        now = time.monotonic()
+        remembered = self._memo.get(url_path)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        found = self.locate(url_path)
+        if len(self._memo) >= 10_000:
+            self._memo.clear()
+        self._memo[url_path] = (now + MEMO_SECONDS, found)
+        return found
 
     def locate(self, url_path: str) -> _File | str | None:
         """The file for ``url_path``; a str when a directory needs its slash (redirect);
@@ -92,7 +127,13 @@ class StaticFiles:
             return self.locate(url_path + self.index)
         if not stat.S_ISREG(st.st_mode):
             return None
-        return _File(real, st, url_path)
+        file = _File(real, st, url_path)
+        for coding in SIBLINGS:
+            sibling = self._sibling(file, coding)
+            if sibling is not None:
+                file.siblings[coding] = (*sibling, _read_small(*sibling))
+        file.headers = self._headers(file)
+        return file
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,14 +142,14 @@ class StaticFiles:
         if method not in ("GET", "HEAD"):
             await _plain(send, 405, b"405 Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
             return
-        found = self.locate(scope["path"])
+        found = self.lookup(scope["path"])
         if isinstance(found, str):
             query = scope.get("query_string") or b""
             location = found.encode("utf-8") + (b"?" + query if query else b"")
             await _plain(send, 301, b"", [(b"location", location)])
             return
         if found is None and self.spa:
-            fallback = self.locate("/" + self.index)
+            fallback = self.lookup("/" + self.index)
             found = fallback if isinstance(fallback, _File) else None
         if found is None:
             await _plain(send, 404, b"404 Not Found\n")
@@ -116,7 +157,7 @@ class StaticFiles:
         await self._serve(found, Headers(scope["headers"]), method, send)
 
     async def _serve(self, file: _File, request: Headers, method: str, send: Send) -> None:
-        headers = self._headers(file)
+        headers = file.headers
         inm = request.get_joined(IF_NONE_MATCH)
         ims = parse_http_date(request.get(IF_MODIFIED_SINCE))
         if (inm is not None and if_none_match_matches(inm, file.etag)) or (
@@ -125,13 +166,13 @@ class StaticFiles:
             kept = [h for h in headers if h[0] in NOT_MODIFIED_KEEP]
             await _plain(send, 304, b"", kept)
             return
-        path, size, extra = file.path, file.size, []
+        path, size, content, extra = file.path, file.size, file.content, []
         span = parse_range(request.get(RANGE), size) if self._range_applies(file, request) else None
-        if span is None:
+        if span is None and file.siblings:
             coding = self.choose(request.get_joined(ACCEPT_ENCODING))
-            sibling = self._sibling(file, coding)
+            sibling = file.siblings.get(coding)
             if sibling is not None:
-                path, size = sibling
+                path, size, content = sibling
                 extra = [(b"content-encoding", coding.encode())]
                 headers = [(n, weak_etag(v) if n == b"etag" else v) for n, v in headers]
         if span == UNSATISFIABLE:
@@ -146,6 +187,9 @@ class StaticFiles:
         await send({"type": "http.response.start", "status": status, "headers": out})
         if method == "HEAD" or not length:
             await send({"type": "http.response.body", "body": b""})
+            return
+        if content is not None:
+            await send({"type": "http.response.body", "body": content[start : end + 1]})
             return
         with open(path, "rb") as f:
             f.seek(start)
@@ -174,7 +218,7 @@ class StaticFiles:
         ]
         if HASHED_NAME.search(file.path):
             headers.append((b"cache-control", IMMUTABLE))
-        if any(os.path.isfile(file.path + ext) for ext in SIBLINGS.values()):
+        if file.siblings:
             headers.append((b"vary", b"Accept-Encoding"))
         return headers
 
