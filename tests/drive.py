@@ -76,9 +76,9 @@ def call_asgi(
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    raw_headers = [(b"host", b"test")] + [
-        (n.lower().encode(), v.encode()) for n, v in (headers or {}).items()
-    ]
+    given = [(n.lower().encode(), v.encode()) for n, v in (headers or {}).items()]
+    has_host = any(n == b"host" for n, _ in given)
+    raw_headers = given if has_host else [(b"host", b"test"), *given]
     path_only, _, query = path.partition("?")
     scope = {
         "type": "http",

@@ -20,6 +20,7 @@ class Origin:
         self.requests: list[dict[str, Any]] = []
         self.cancelled = threading.Event()
         self.failing = False
+        self.healthy = True
         self.url = ""
 
     def last(self) -> dict[str, Any]:
@@ -55,6 +56,8 @@ class Origin:
         }
         self.requests.append(record)
         path = request.path
+        if path == "/healthz":
+            return web.Response(status=200 if self.healthy else 503, body=b"health")
         if path.endswith("/echo"):
             return web.json_response(record)
         if path.startswith("/status/"):

@@ -235,3 +235,68 @@ def test_websocket_echo_through_the_proxy_with_tls(origin: Origin, tmp_path: Pat
         verify=client_ctx,
     ) as p:
         asyncio.run(talk(p.url.replace("https", "wss") + "/ws"))
+
+
+def test_non_idempotent_requests_are_not_retried(tmp_path: Path) -> None:
+    with running_origin() as alive:
+        sock = free_socket()
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        sock.close()
+        with start_proxy(
+            tmp_path,
+            "--no-cache",
+            "--upstream",
+            dead,
+            "--upstream",
+            alive.url,
+            "--max-fails",
+            "100",
+        ) as p:
+            statuses = [httpx.post(p.url + "/echo", content=b"once").status_code for _ in range(6)]
+        posts = [r for r in alive.requests if r["method"] == "POST"]
+        # Each POST went to one member only: those that met the dead one failed.
+        assert statuses.count(502) >= 2
+        assert len(posts) == statuses.count(200) == 6 - statuses.count(502)
+
+
+def test_active_health_check_takes_a_backend_out(three: list[Origin], tmp_path: Path) -> None:
+    sick, well = three[0], three[1]
+    sick.healthy = False
+    try:
+        with start_proxy(
+            tmp_path,
+            "--no-cache",
+            "--upstream",
+            sick.url,
+            "--upstream",
+            well.url,
+            "--health-path",
+            "/healthz",
+            "--health-interval",
+            "0.2",
+        ) as p:
+            deadline = time.monotonic() + 5
+            # Two probes seen: the first one's answer has surely been acted on.
+            while sum(r["path"] == "/healthz" for r in sick.requests) < 2:
+                assert time.monotonic() < deadline, "no health probe seen"
+                time.sleep(0.02)
+            before = len([r for r in sick.requests if r["path"] != "/healthz"])
+            for _ in range(10):
+                assert httpx.get(p.url + "/echo").status_code == 200
+            after = len([r for r in sick.requests if r["path"] != "/healthz"])
+            assert after == before
+    finally:
+        sick.healthy = True
+
+
+def test_compress_static_command(site: Path) -> None:
+    (site / "big.css").write_text("body { color: red; }\n" * 200)
+    result = subprocess.run(
+        [sys.executable, "-m", "edgecache", "compress-static", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and "wrote" in result.stderr
+    assert (site / "big.css.br").exists() and (site / "big.css.gz").exists()
