@@ -2,7 +2,7 @@
 
 from edgecache.config import Settings
 from edgecache.errors import ConfigError, EdgeCacheError, StorageError, UpstreamError
-from edgecache.stack import EdgeCache
+from edgecache.stack import EdgeCache, purge
 
 __all__ = [
     "ConfigError",
@@ -11,5 +11,6 @@ __all__ = [
     "Settings",
     "StorageError",
     "UpstreamError",
+    "purge",
 ]
 __version__ = "0.1.0"

@@ -212,6 +212,23 @@ class Engine:
             log.warning("store get failed, treated as a miss: %s", exc)
             return ()
 
+    def purge(
+        self, url: str | None = None, prefix: str | None = None, tag: str | None = None
+    ) -> int:
+        """Drop stored answers by exact URL (as the cache keys it,
+        ``scheme://host/path?query``), URL prefix or surrogate key; how many went."""
+        try:
+            count = 0
+            if url is not None:
+                count += self.store.get(url) is not None
+                self.store.delete(url)
+            if prefix is not None or tag is not None:
+                count += self.store.purge(prefix=prefix, tag=tag)
+            return count
+        except StorageError as exc:
+            log.warning("purge failed: %s", exc)
+            raise
+
     def close(self) -> None:
         if self.copies is not None:
             self.copies.close()

@@ -56,3 +56,30 @@ def EdgeCache(app: Any, *, interface: Interface = "auto", **options: Any) -> Any
         auth_extra = {"clock": clock} if clock is not None else {}
         chain = layers.BasicAuthMiddleware(chain, settings, **auth_extra)
     return chain
+
+
+def cache_layers(app: Any) -> list[Any]:
+    """The cache middlewares inside a chain EdgeCache (or the proxy) built."""
+    found, seen = [], set()
+    stack = [app]
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, asgi.CacheMiddleware | wsgi.CacheMiddleware):
+            found.append(layer)
+        for attr in ("app", "routes"):
+            inner = getattr(layer, attr, None)
+            if isinstance(inner, list):
+                stack.extend(item[1] if isinstance(item, tuple) else item for item in inner)
+            elif inner is not None:
+                stack.append(inner)
+    return found
+
+
+def purge(
+    app: Any, *, url: str | None = None, prefix: str | None = None, tag: str | None = None
+) -> int:
+    """Purge every cache inside ``app`` by exact URL, URL prefix or surrogate key."""
+    return sum(layer.engine.purge(url=url, prefix=prefix, tag=tag) for layer in cache_layers(app))

@@ -19,6 +19,7 @@ from edgecache.config import Settings
 from edgecache.core import policy
 from edgecache.core.headers import CACHE_STATUS, CONTENT_LENGTH, HOST, Headers
 from edgecache.core.model import RequestHead
+from edgecache.core.surrogate import without_surrogates
 from edgecache.engine import Lookup, engine_for
 from edgecache.storage import Store
 
@@ -219,7 +220,10 @@ class CacheMiddleware:
                     declared = headers.get(CONTENT_LENGTH)
                     if not (declared and declared.isdigit() and int(declared) > limit):
                         chunks = []
-                out = [*message["headers"], (CACHE_STATUS, outcome.cache_status)]
+                out = [
+                    *without_surrogates(list(message["headers"])),
+                    (CACHE_STATUS, outcome.cache_status),
+                ]
                 await send({**message, "headers": out})
                 return
             if message["type"] != "http.response.body":

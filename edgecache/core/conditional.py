@@ -109,6 +109,7 @@ def merge_not_modified(
         date_value=date,
         age_value=parse_age(headers),
         vary=entry.vary,
+        tags=entry.tags,
         **entry_fields(entry.status, merged, cc, date, options),
     )
 

@@ -10,6 +10,7 @@ from edgecache.core.freshness import current_age, date_value, freshness_lifetime
 from edgecache.core.headers import ETAG, LAST_MODIFIED, Headers
 from edgecache.core.model import Entry, PolicyOptions, RequestHead
 from edgecache.core.storability import stored_headers
+from edgecache.core.surrogate import parse_tags
 from edgecache.core.vary import parse_vary, secondary_key
 
 
@@ -57,6 +58,7 @@ def build_entry(
         date_value=date,
         age_value=parse_age(headers),
         vary=secondary_key(names, request.headers),
+        tags=parse_tags(headers),
         **entry_fields(status, kept, cc, date, options),
     )
 

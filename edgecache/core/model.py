@@ -75,6 +75,8 @@ class Entry:
     last_modified: float | None = None
     encodable: bool = False
     """May be sent content-encoded (type, size, no-transform: see core.encoding)."""
+    tags: tuple[str, ...] = ()
+    """Surrogate keys (Surrogate-Key / Cache-Tag) the origin gave, for purging."""
     encoded: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = field(
         default_factory=dict, compare=False
     )
@@ -109,6 +111,7 @@ class Entry:
             "etag": None if self.etag is None else self.etag.decode("latin-1"),
             "last_modified": self.last_modified,
             "encodable": self.encodable,
+            "tags": list(self.tags),
             "encoded": [
                 [coding, _str_pairs(pairs), len(body)]
                 for coding, (pairs, body) in list(self.encoded.items())
@@ -149,6 +152,7 @@ class Entry:
             etag=None if meta["etag"] is None else meta["etag"].encode("latin-1"),
             last_modified=meta["last_modified"],
             encodable=meta["encodable"],
+            tags=tuple(meta.get("tags", ())),
             encoded=encoded,
         )
 

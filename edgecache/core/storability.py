@@ -17,6 +17,7 @@ from edgecache.core.headers import (
     strip_hop_by_hop,
 )
 from edgecache.core.model import RequestHead
+from edgecache.core.surrogate import SURROGATE_FIELDS
 from edgecache.core.vary import parse_vary
 
 
@@ -89,5 +90,5 @@ def stored_headers(headers: Headers, cc: CacheControl, body_length: int) -> Head
     recomputed on every answer. Content-Length is set to the stored body's length.
     """
     kept = strip_hop_by_hop(headers)
-    drop = {AGE, CONTENT_LENGTH} | cc.private_fields | cc.no_cache_fields
+    drop = {AGE, CONTENT_LENGTH} | cc.private_fields | cc.no_cache_fields | SURROGATE_FIELDS
     return kept.without(drop).with_added([(CONTENT_LENGTH, str(body_length).encode())])

@@ -19,8 +19,19 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def purge(self, prefix: str | None = None, tag: str | None = None) -> int:
+        """Drop every key starting with ``prefix``, or holding an entry tagged ``tag``;
+        the number dropped."""
+
     def clear(self) -> None: ...
 
     def close(self) -> None: ...
 
     def __len__(self) -> int: ...
+
+
+def purge_matches(key: str, variants: Variants, prefix: str | None, tag: str | None) -> bool:
+    """The one rule every store's purge applies."""
+    if prefix is not None and key.startswith(prefix):
+        return True
+    return tag is not None and any(tag in entry.tags for entry in variants)

@@ -7,7 +7,7 @@ import diskcache
 
 from edgecache.core.model import decode_variants, encode_variants
 from edgecache.errors import StorageError
-from edgecache.storage.base import Variants
+from edgecache.storage.base import Variants, purge_matches
 
 
 class DiskStore:
@@ -49,6 +49,24 @@ class DiskStore:
             self._cache.delete(key)
         except Exception as exc:
             raise StorageError(f"disk store delete failed: {exc}") from exc
+
+    def purge(self, prefix: str | None = None, tag: str | None = None) -> int:
+        count = 0
+        for key in list(self._cache.iterkeys()):
+            if prefix is not None and str(key).startswith(prefix):
+                matched = True
+            elif tag is not None:
+                try:
+                    variants = self.get(str(key))
+                except StorageError:
+                    continue
+                matched = variants is not None and purge_matches(str(key), variants, None, tag)
+            else:
+                matched = False
+            if matched:
+                self.delete(str(key))
+                count += 1
+        return count
 
     def clear(self) -> None:
         self._cache.clear()

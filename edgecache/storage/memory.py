@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from edgecache.storage.base import Variants
+from edgecache.storage.base import Variants, purge_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,15 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._cache.pop(key, None)
+
+    def purge(self, prefix: str | None = None, tag: str | None = None) -> int:
+        with self._lock:
+            doomed = [
+                k for k, item in self._cache.items() if purge_matches(k, item.variants, prefix, tag)
+            ]
+            for key in doomed:
+                self._cache.pop(key, None)
+        return len(doomed)
 
     def clear(self) -> None:
         with self._lock:

@@ -203,7 +203,8 @@ class CacheMiddleware:
                     status_line(answer.status), str_headers(answer.headers), exc_info
                 )
             member = outcome.cache_status.decode("latin-1")
-            return start_response(status, [*headers, ("Cache-Status", member)], exc_info)
+            kept = [(n, v) for n, v in headers if n.lower() not in ("surrogate-key", "cache-tag")]
+            return start_response(status, [*kept, ("Cache-Status", member)], exc_info)
 
         try:
             body = self.app(environ, capture)
