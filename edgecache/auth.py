@@ -37,6 +37,7 @@ from edgecache.core.auth import (
     parse_htpasswd,
 )
 from edgecache.errors import ConfigError
+from edgecache.metrics import AUTH_FAILURES
 
 log = logging.getLogger("edgecache.auth")
 
@@ -259,6 +260,7 @@ class Gate:
             if failures.count >= s.auth_max_failures:
                 failures.locked_until = now + s.auth_lockout
             self._failures[address] = failures
+        AUTH_FAILURES.inc()
         # Never the user name or password: only where the attempt came from.
         log.warning(
             "basic auth failed for %s from %s (%d in a row)", rule.prefix, address, failures.count

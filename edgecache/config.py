@@ -19,7 +19,9 @@ from edgecache.core.model import PolicyOptions
 from edgecache.errors import ConfigError
 
 ENV_PREFIX = "EDGECACHE_"
-StoreKind = Literal["memory", "disk"]
+StoreKind = str
+"""``memory``, ``disk``, or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -30,7 +32,14 @@ class Settings:
     """Every cache setting, with its safe default. See README for the variables."""
 
     store: StoreKind = "memory"
-    """memory (per process, cachetools) or disk (diskcache, survives restarts)."""
+    """memory (per process, cachetools), disk (diskcache, survives restarts), or a
+    redis:// URL: shared by every node, with local memory in front."""
+    redis_prefix: str = "edgecache"
+    """Prefix of every Redis key and channel: one per deployment sharing a Redis."""
+    local_ttl: float = 60.0
+    """With Redis, longest a node keeps a local copy without hearing from Redis."""
+    admin_token: str = ""
+    """Bearer token for /_edgecache/purge and /_edgecache/metrics; empty turns them off."""
     store_path: str = ".edgecache"
     """Directory of the disk store."""
     max_bytes: int = 256 * 1024**2
@@ -134,7 +143,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "auth", tuple(_auth_rule(r) for r in self.auth))
-        _check(self.store in ("memory", "disk"), "store", self.store, "'memory' or 'disk'")
+        _check(
+            self.store in ("memory", "disk") or self.store.startswith(REDIS_SCHEMES),
+            "store",
+            self.store,
+            "'memory', 'disk' or a redis:// URL",
+        )
+        _check(self.local_ttl > 0, "local_ttl", self.local_ttl, "seconds > 0")
+        _check(bool(self.redis_prefix), "redis_prefix", self.redis_prefix, "a non-empty prefix")
         _check(bool(self.store_path), "store_path", self.store_path, "a directory path")
         _check(self.max_bytes > 0, "max_bytes", self.max_bytes, "a positive size")
         _check(
@@ -387,6 +403,9 @@ _QUALITY_SETTINGS = {
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "store": _identity,
     "store_path": _identity,
+    "redis_prefix": _identity,
+    "local_ttl": parse_float,
+    "admin_token": _identity,
     "max_bytes": parse_size,
     "max_entry_bytes": parse_size,
     "heuristic_fraction": parse_float,

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from edgecache.config import Settings
+from edgecache.config import REDIS_SCHEMES, Settings
 from edgecache.core import policy
 from edgecache.core.cache_control import CacheControl, request_cache_control
 from edgecache.core.entries import build_entry, retention
@@ -17,6 +17,7 @@ from edgecache.core.negotiation import IDENTITY
 from edgecache.core.storability import NotStored
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
+from edgecache.metrics import STORE_ERRORS, STORE_WRITES
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
 
 log = logging.getLogger("edgecache")
@@ -25,6 +26,17 @@ log = logging.getLogger("edgecache")
 def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
     if settings.store == "disk":
         return DiskStore(settings.store_path, settings.max_bytes)
+    if settings.store.startswith(REDIS_SCHEMES):
+        from edgecache.storage.redis import RedisStore
+        from edgecache.storage.tiered import TieredStore
+
+        remote = RedisStore(settings.store, settings.redis_prefix)
+        return TieredStore(
+            MemoryStore(settings.max_bytes, clock),
+            remote,
+            settings.local_ttl,
+            on_error=lambda op: STORE_ERRORS.labels(op).inc(),
+        )
     return MemoryStore(settings.max_bytes, clock)
 
 
@@ -185,6 +197,7 @@ class Engine:
         if self.copies is not None:
             entry = self.copies.marked(entry)
         self.save(found.request.primary_key, entry)
+        STORE_WRITES.inc()
         return True
 
     def save(self, key: str, entry: Entry) -> None:

@@ -85,14 +85,20 @@ class CacheMiddleware:
         self.engine = engine_for(settings, store, clock, encoded_copies, options)
         self.settings = self.engine.settings
         self.coalescer = AsyncCoalescer()
+        self._prefetch = getattr(self.engine.store, "prefetch", None)
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = scope.pop(LOOKUP_KEY, None) or self.engine.lookup(request_from_scope(scope))
+        found = scope.pop(LOOKUP_KEY, None) or await self._lookup(request_from_scope(scope))
         await self._dispatch(scope, receive, send, found, coalesce=self.settings.coalesce)
+
+    async def _lookup(self, request: RequestHead) -> Lookup:
+        if self._prefetch is not None and request.method in ("GET", "HEAD"):
+            await self._prefetch(request.primary_key)  # the shared tier, without blocking
+        return self.engine.lookup(request)
 
     async def send_final_hit(self, scope: Scope, send: Send, headers: Headers) -> bool:
         """Answer a hit that needs no encoding on the way out (a stored encoded copy,
@@ -102,7 +108,7 @@ class CacheMiddleware:
         CompressMiddleware calls it first, so the common compressed hit skips the
         compression layer's wrapping altogether.
         """
-        found = self.engine.lookup(request_from_scope(scope, headers))
+        found = await self._lookup(request_from_scope(scope, headers))
         decision = found.decision
         if isinstance(decision, policy.Serve):
             answer = self.engine.answer(

@@ -23,6 +23,7 @@ from edgecache.core.encoding import (
 )
 from edgecache.core.headers import ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, Headers
 from edgecache.core.negotiation import IDENTITY, negotiator
+from edgecache.metrics import BYTES_SAVED
 
 EVENT_STREAM = b"text/event-stream"
 
@@ -118,5 +119,6 @@ async def _send_whole(
         out, data = with_vary_accept_encoding(headers), body
     else:
         out = encoded_headers(headers, coding, len(data))
+        BYTES_SAVED.inc(len(body) - len(data))
     await send({**start, "headers": out.pairs})
     await send({"type": "http.response.body", "body": data})

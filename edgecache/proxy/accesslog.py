@@ -1,5 +1,6 @@
 """One access-log line per request, combined format or JSON, with the cache status and
-the upstream's time. Never credentials: the request line, status, sizes and who."""
+the upstream's time (never credentials: the request line, status, sizes and who), and
+the request metrics, which are counted here whether the log is on or off."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
+from edgecache.metrics import BYTES_OUT, REQUESTS, UPSTREAM_SECONDS, outcome
 from edgecache.proxy.forward import LOG_KEY
 
 access = logging.getLogger("edgecache.access")
@@ -20,7 +22,7 @@ class AccessLogMiddleware:
         self.style = style
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.style == "off":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         note: dict[str, Any] = {}
@@ -41,7 +43,12 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            access.info(self._line(scope, state, note, started))
+            REQUESTS.labels(outcome(state["cache"])).inc()
+            BYTES_OUT.inc(state["bytes"])
+            if "upstream_time" in note:
+                UPSTREAM_SECONDS.observe(note["upstream_time"])
+            if self.style != "off":
+                access.info(self._line(scope, state, note, started))
 
     def _line(
         self, scope: Scope, state: dict[str, Any], note: dict[str, Any], started: float

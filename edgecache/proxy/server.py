@@ -13,6 +13,7 @@ import os
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from edgecache.asgi.types import ASGIApp, Receive, Scope, Send
 from edgecache.config import Settings
 from edgecache.errors import ConfigError
 from edgecache.proxy.accesslog import AccessLogMiddleware
+from edgecache.proxy.admin import AdminMiddleware
 from edgecache.proxy.forward import Forwarder
 from edgecache.proxy.router import Router
 from edgecache.proxy.routes import load_routes
@@ -74,6 +76,8 @@ def build_app(settings: Settings, app: Any = None) -> ASGIApp:
 
 
 def _outer(chain: ASGIApp, settings: Settings) -> ASGIApp:
+    if settings.admin_token:
+        chain = AdminMiddleware(chain, settings.admin_token)
     if settings.hsts:
         chain = HSTSMiddleware(chain, settings.hsts)
     return AccessLogMiddleware(chain, settings.access_log)
@@ -168,6 +172,9 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     preflight(settings)
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its counters here; the exposition sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edgecache-metrics-")
     certfile, keyfile = settings.certfile, settings.keyfile
     if settings.self_signed and not certfile:
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])

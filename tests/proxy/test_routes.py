@@ -43,9 +43,8 @@ def test_weighted_round_robin_proportions(three: list[Origin], tmp_path: Path) -
 
 def test_killed_backend_is_skipped_and_readmitted(tmp_path: Path) -> None:
     with running_origin() as steady:
-        sock = free_socket()
-        flaky_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        sock.close()  # nothing listens there yet: the backend is "killed"
+        holder = free_socket()  # bound, not listening: the backend is "killed"
+        flaky_url = f"http://127.0.0.1:{holder.getsockname()[1]}"
         args = [
             "--no-cache",
             "--upstream",
@@ -66,6 +65,7 @@ def test_killed_backend_is_skipped_and_readmitted(tmp_path: Path) -> None:
                 client.get("/echo")
             assert p.log().count("trying the next") == refusals  # skipped while down
             # The backend comes back on that port and is admitted again.
+            holder.close()
             flaky = _origin_on(int(flaky_url.rsplit(":", 1)[1]))
             with flaky as revived:
                 deadline = time.monotonic() + 10
@@ -239,9 +239,10 @@ def test_websocket_echo_through_the_proxy_with_tls(origin: Origin, tmp_path: Pat
 
 def test_non_idempotent_requests_are_not_retried(tmp_path: Path) -> None:
     with running_origin() as alive:
-        sock = free_socket()
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        sock.close()
+        # Bound but not listening: connections are refused, and no other test can
+        # take the port meanwhile.
+        holder = free_socket()
+        dead = f"http://127.0.0.1:{holder.getsockname()[1]}"
         with start_proxy(
             tmp_path,
             "--no-cache",
@@ -253,6 +254,7 @@ def test_non_idempotent_requests_are_not_retried(tmp_path: Path) -> None:
             "100",
         ) as p:
             statuses = [httpx.post(p.url + "/echo", content=b"once").status_code for _ in range(6)]
+        holder.close()
         posts = [r for r in alive.requests if r["method"] == "POST"]
         # Each POST went to one member only: those that met the dead one failed.
         assert statuses.count(502) >= 2
