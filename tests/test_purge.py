@@ -10,10 +10,16 @@ from edgecache import EdgeCache, purge
 from tests.drive import KINDS, Spec
 
 
-@pytest.fixture(params=["asgi-memory", "wsgi-memory", "asgi-disk"])
+@pytest.fixture(params=["asgi-memory", "wsgi-memory", "asgi-disk", "wsgi-redis"])
 def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
     kind, store = request.param.split("-")
-    options = {"store": store, "store_path": str(tmp_path / "disk")}
+    if store == "redis":
+        store = request.getfixturevalue("redis_url")
+    options = {
+        "store": store,
+        "store_path": str(tmp_path / "disk"),
+        "redis_prefix": f"purge-{tmp_path.name}",
+    }
     return kind, options
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,15 +23,49 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "disk"])
+@pytest.fixture(params=["memory", "disk", "redis", "tiered"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s: Store
     if request.param == "memory":
         s = MemoryStore(10 * 1024**2, FakeClock())
-    else:
+    elif request.param == "disk":
         s = DiskStore(str(tmp_path / "cache"), 10 * 1024**2)
+    else:
+        from edgecache.storage.redis import RedisStore
+        from edgecache.storage.tiered import TieredStore
+
+        url = request.getfixturevalue("redis_url")
+        remote = RedisStore(url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+        s = (
+            remote
+            if request.param == "redis"
+            else _Flushing(TieredStore(MemoryStore(10 * 1024**2, FakeClock()), remote))
+        )
     yield s
     s.close()
+
+
+class _Flushing:
+    """A tiered store whose writes are waited for, so the contract reads them back."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in ("put", "delete", "clear", "purge"):
+
+            def flushed(*args: Any, **kwargs: Any) -> Any:
+                result = attr(*args, **kwargs)
+                self.inner.flush()
+                self.inner.local.clear()  # read back from Redis, not the local tier
+                return result
+
+            return flushed
+        return attr
+
+    def __len__(self) -> int:
+        return len(self.inner.remote)
 
 
 def test_put_get_delete(store: Store) -> None:
@@ -54,6 +90,17 @@ def test_clear(store: Store) -> None:
     store.put("b", (entry(),), 60)
     store.clear()
     assert store.get("a") is None and len(store) == 0
+
+
+def test_purge_by_prefix_and_tag(store: Store) -> None:
+    tagged = entry(("Cache-Control", "max-age=60"), ("Surrogate-Key", "red blue"))
+    store.put("http://h/a/1", (tagged,), 60)
+    store.put("http://h/a/2", (entry(),), 60)
+    store.put("http://h/b/1", (entry(),), 60)
+    assert store.purge(tag="blue") == 1
+    assert store.get("http://h/a/1") is None and store.get("http://h/a/2") is not None
+    assert store.purge(prefix="http://h/a/") == 1
+    assert store.get("http://h/a/2") is None and store.get("http://h/b/1") is not None
 
 
 def test_memory_store_is_bounded_by_bytes_not_entries() -> None:

@@ -110,6 +110,7 @@ class TieredStore:
     def purge(self, prefix: str | None = None, tag: str | None = None) -> int:
         """Synchronous on purpose: when it returns, Redis has dropped the entries and
         every node has been told."""
+        self.flush()  # this node's own queued writes must not land after the purge
         count = self.local.purge(prefix=prefix, tag=tag)
         try:
             count = max(count, self.remote.purge(prefix=prefix, tag=tag))
@@ -157,19 +158,22 @@ class TieredStore:
 
     # Invalidation from other nodes ----------------------------------------------------
     def _listen_loop(self) -> None:
+        first = True
         while not self._closed.is_set():
             try:
                 pubsub = self.remote.client.pubsub(  # type: ignore[no-untyped-call]
                     ignore_subscribe_messages=True
                 )
                 pubsub.subscribe(self.remote.channel)
-                # Anything said while we were not listening is lost: start afresh.
-                self.local.clear()
+                if not first:  # what was said while we were not listening is lost
+                    self.local.clear()
+                first = False
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
                         self._apply(message["data"])
             except REDIS_ERRORS as exc:
+                first = False  # messages may have been missed from here on
                 self._failed("subscribe", exc)
                 self._closed.wait(self.RETRY_AFTER)
 

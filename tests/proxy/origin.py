@@ -56,6 +56,14 @@ class Origin:
         }
         self.requests.append(record)
         path = request.path
+        if path.startswith("/tagged/"):
+            return web.Response(
+                body=b"tagged " + path.encode(),
+                headers={
+                    "Cache-Control": "max-age=600",
+                    "Surrogate-Key": "catalog item-" + path[8:],
+                },
+            )
         if path == "/healthz":
             return web.Response(status=200 if self.healthy else 503, body=b"health")
         if path.endswith("/echo"):
