@@ -9,6 +9,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -28,6 +29,15 @@ UPSTREAM_SECONDS = Histogram(
 STORE_ERRORS = Counter("edgecache_store_errors", "Failed calls to the shared store", ["op"])
 AUTH_FAILURES = Counter("edgecache_auth_failures", "Refused basic-auth attempts")
 STORE_WRITES = Counter("edgecache_store_writes", "Answers stored")
+STORE_EVICTIONS = Counter(
+    "edgecache_store_evictions", "Entries the memory store dropped to stay within max_bytes"
+)
+STORE_BYTES = Gauge(
+    "edgecache_store_bytes", "Bytes held by the memory store", multiprocess_mode="livesum"
+)
+UPSTREAM_BYTES = Counter(
+    "edgecache_upstream_response_bytes", "Response body bytes received from upstreams"
+)
 
 
 def outcome(cache_status: str) -> str:

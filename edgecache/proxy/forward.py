@@ -30,6 +30,7 @@ from edgecache.core.forwarded import (
     upstream_request_headers,
 )
 from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
+from edgecache.metrics import UPSTREAM_BYTES
 from edgecache.proxy.websocket import tunnel_websocket
 
 log = logging.getLogger("edgecache.proxy")
@@ -326,12 +327,14 @@ class Forwarder:
             length = response.content_length
             if length is not None and length <= SMALL_BODY:
                 whole = await response.read()
+                UPSTREAM_BYTES.inc(len(whole))
                 if len(whole) != length:
                     raise aiohttp.ClientPayloadError(f"{len(whole)} of {length} bytes")
                 await send({"type": "http.response.body", "body": whole})
                 return
             async for chunk in response.content.iter_any():
                 sent += len(chunk)
+                UPSTREAM_BYTES.inc(len(chunk))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # Returning without the final message makes the server close the client's

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
+from edgecache.metrics import STORE_BYTES, STORE_EVICTIONS
 from edgecache.storage.base import Variants, purge_matches
 
 
@@ -16,6 +17,12 @@ class _Item:
     variants: Variants
     expires: float
     nbytes: int
+
+
+class _CountingLRU(LRUCache[str, _Item]):
+    def popitem(self) -> tuple[str, _Item]:
+        STORE_EVICTIONS.inc()
+        return super().popitem()
 
 
 class MemoryStore:
@@ -30,7 +37,7 @@ class MemoryStore:
     def __init__(self, max_bytes: int, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: LRUCache[str, _Item] = LRUCache(
+        self._cache: LRUCache[str, _Item] = _CountingLRU(
             maxsize=max_bytes, getsizeof=lambda item: item.nbytes
         )
 
@@ -53,6 +60,7 @@ class MemoryStore:
                 self._cache.pop(key, None)
                 return
             self._cache[key] = item
+            STORE_BYTES.set(self._cache.currsize)
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -234,3 +234,25 @@ def test_port_in_use_fails_clearly() -> None:
         )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_metrics_add_up_across_workers(origin: Origin, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with start_proxy(
+        tmp_path, "--upstream", origin.url, "--workers", "2", "--admin-token", "tok"
+    ) as p:
+        for _ in range(20):
+            assert httpx.get(p.url + "/cached").status_code == 200
+        scrape = httpx.get(p.url + "/_edgecache/metrics", headers={"Authorization": "Bearer tok"})
+        assert scrape.status_code == 200
+        requests = {
+            s.labels["cache"]: s.value
+            for family in text_string_to_metric_families(scrape.text)
+            for s in family.samples
+            if s.name == "edgecache_requests_total"
+        }
+        # Both workers' counts are in one answer: 20 requests (and the readiness ping).
+        assert requests.get("hit", 0) + requests.get("miss", 0) >= 20
+        assert requests.get("hit", 0) >= 18
+        assert httpx.get(p.url + "/_edgecache/metrics").status_code == 401
