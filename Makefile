@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[proxy,test]'
+	$(BIN)/pip install -q -e '.[proxy,redis,test]'
 
 proxy: install
 	$(BIN)/edgecache proxy --upstream $(UPSTREAM)
@@ -33,13 +33,14 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	@command -v wrk >/dev/null && command -v nginx >/dev/null \
 		&& [ -e /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || \
-		(apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-brotli-static)
+		(apt-get update -qq && apt-get install -y -qq wrk nginx libnginx-mod-http-brotli-static redis-server)
 	$(BIN)/python -m benchmarks.hit_throughput
 	$(BIN)/python -m benchmarks.hit_scaling
 	$(BIN)/python -m benchmarks.compressed_hits
 	$(BIN)/python -m benchmarks.auth_throughput
 	$(BIN)/python -m benchmarks.proxy
 	$(BIN)/python -m benchmarks.static
+	$(BIN)/python -m benchmarks.redis_tiers
 
 clean:
 	rm -rf $(VENV) .edgecache .pytest_cache
