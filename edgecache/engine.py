@@ -17,7 +17,7 @@ from edgecache.core.negotiation import IDENTITY
 from edgecache.core.storability import NotStored
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
-from edgecache.metrics import STORE_ERRORS, STORE_WRITES
+from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
 
 log = logging.getLogger("edgecache")
@@ -120,7 +120,10 @@ class Engine:
         coding = IDENTITY
         if self.copies is not None and entry.encodable and request.method != "HEAD":
             coding = self.copies.coding_for(request, entry)
-        return policy.answer(request, entry, member, self.clock(), age, coding)
+        answer = policy.answer(request, entry, member, self.clock(), age, coding)
+        if coding != IDENTITY and answer.body and answer.body is not entry.body:
+            BYTES_SAVED.inc(len(entry.body) - len(answer.body))  # a stored encoded copy
+        return answer
 
     def may_coalesce(self, request: RequestHead) -> bool:
         """Coalesce a miss unless this URL answered uncacheably a moment ago: then
