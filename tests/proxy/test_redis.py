@@ -4,7 +4,6 @@ by tag across nodes, Redis killed and restarted mid-test, metrics scraped."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,8 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.proxy.conftest import Proxy, free_port, start_proxy
+from tests.proxy.conftest import Proxy, start_proxy
 from tests.proxy.origin import Origin
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -24,46 +24,9 @@ pytestmark = pytest.mark.skipif(
 TOKEN = "s3cret-admin-token"
 
 
-class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
-            ).stdout.strip()
-            != "PONG"
-        ):
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
-def redis_server() -> Iterator[Redis]:
-    server = Redis()
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
     server.start()
     yield server
     server.stop()
@@ -93,8 +56,10 @@ def metrics(node: Proxy) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
     return values
 
 
-def test_two_nodes_share_one_redis(redis_server: Redis, origin: Origin, tmp_path: Path) -> None:
-    store = f"redis://127.0.0.1:{redis_server.port}/0"
+def test_two_nodes_share_one_redis(
+    redis_server: RedisServer, origin: Origin, tmp_path: Path
+) -> None:
+    store = redis_server.url
     args = [
         "--upstream",
         origin.url,
