@@ -40,6 +40,11 @@ UPSTREAM_BYTES = Counter(
 )
 
 
+OUTCOMES = ("hit", "stale", "miss", "pass", "none")
+REQUESTS_BY_OUTCOME = {name: REQUESTS.labels(name) for name in OUTCOMES}
+"""Labelled children resolved once: ``labels()`` per request costs a lock and a tuple."""
+
+
 def outcome(cache_status: str) -> str:
     """hit, stale, miss, pass or none, from this cache's Cache-Status member."""
     if not cache_status:

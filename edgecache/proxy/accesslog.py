@@ -1,6 +1,6 @@
 """One access-log line per request, combined format or JSON, with the cache status and
 the upstream's time (never credentials: the request line, status, sizes and who), and
-the request metrics, which are counted here whether the log is on or off."""
+the request metrics, counted here when they can be read (an admin token is set)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import time
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
-from edgecache.metrics import BYTES_OUT, REQUESTS, UPSTREAM_SECONDS, outcome
+from edgecache.metrics import BYTES_OUT, REQUESTS_BY_OUTCOME, UPSTREAM_SECONDS, outcome
 from edgecache.proxy.forward import LOG_KEY
 
 access = logging.getLogger("edgecache.access")
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, style: str = "combined") -> None:
+    def __init__(self, app: ASGIApp, style: str = "combined", counting: bool = True) -> None:
         self.app = app
         self.style = style
+        self.counting = counting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,10 +44,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            REQUESTS.labels(outcome(state["cache"])).inc()
-            BYTES_OUT.inc(state["bytes"])
-            if "upstream_time" in note:
-                UPSTREAM_SECONDS.observe(note["upstream_time"])
+            if self.counting:
+                REQUESTS_BY_OUTCOME[outcome(state["cache"])].inc()
+                BYTES_OUT.inc(state["bytes"])
+                if "upstream_time" in note:
+                    UPSTREAM_SECONDS.observe(note["upstream_time"])
             if self.style != "off":
                 access.info(self._line(scope, state, note, started))
 

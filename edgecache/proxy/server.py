@@ -80,7 +80,10 @@ def _outer(chain: ASGIApp, settings: Settings) -> ASGIApp:
         chain = AdminMiddleware(chain, settings.admin_token)
     if settings.hsts:
         chain = HSTSMiddleware(chain, settings.hsts)
-    return AccessLogMiddleware(chain, settings.access_log)
+    counting = bool(settings.admin_token)  # request metrics are kept when they can be read
+    if settings.access_log == "off" and not counting:
+        return chain
+    return AccessLogMiddleware(chain, settings.access_log, counting)
 
 
 def create_app() -> ASGIApp:

@@ -257,8 +257,8 @@ def test_non_idempotent_requests_are_not_retried(tmp_path: Path) -> None:
         holder.close()
         posts = [r for r in alive.requests if r["method"] == "POST"]
         # Each POST went to one member only: those that met the dead one failed.
-        assert statuses.count(502) >= 2
-        assert len(posts) == statuses.count(200) == 6 - statuses.count(502)
+        assert statuses.count(502) >= 1, statuses
+        assert len(posts) == statuses.count(200) == 6 - statuses.count(502), statuses
 
 
 def test_active_health_check_takes_a_backend_out(three: list[Origin], tmp_path: Path) -> None:
