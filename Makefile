@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 UPSTREAM ?= http://127.0.0.1:8000
 
-.PHONY: install proxy serve test lint bench clean
+.PHONY: install tools proxy serve test lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,18 @@ proxy: install
 serve: install
 	$(BIN)/edgecache serve examples.hello:app
 
-test: install
+# Debian tools some tests use: htpasswd (hashes made by the real tool) and redis-server
+# (the shared store). Installed when missing and we may; without them those tests skip.
+tools:
+	@need=""; command -v htpasswd >/dev/null || need="$$need apache2-utils"; \
+	command -v redis-server >/dev/null || need="$$need redis-server"; \
+	if [ -n "$$need" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq $$need) >/dev/null 2>&1 \
+			|| echo "make: could not install$$need; the tests that need them will skip"; \
+		(service redis-server stop || true) >/dev/null 2>&1; \
+	fi
+
+test: install tools
 	$(BIN)/ruff check edgecache tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
