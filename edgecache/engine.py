@@ -104,6 +104,8 @@ class Engine:
         self.clock = clock
         self.store: Store = store if store is not None else make_store(settings, clock)
         self._passes = _RecentPasses(settings.pass_memory)
+        # Hit-path metrics cost a lock per request: kept only when they can be read.
+        self._counting = bool(settings.admin_token)
         self.copies: EncodedCopies | None = None
         if encoded_copies and settings.compress:
             self.copies = EncodedCopies(settings, self._save_copy)
@@ -121,7 +123,7 @@ class Engine:
         if self.copies is not None and entry.encodable and request.method != "HEAD":
             coding = self.copies.coding_for(request, entry)
         answer = policy.answer(request, entry, member, self.clock(), age, coding)
-        if coding != IDENTITY and answer.body and answer.body is not entry.body:
+        if self._counting and coding != IDENTITY and answer.body is not entry.body:
             BYTES_SAVED.inc(len(entry.body) - len(answer.body))  # a stored encoded copy
         return answer
 
