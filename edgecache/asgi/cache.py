@@ -108,7 +108,8 @@ class CacheMiddleware:
         CompressMiddleware calls it first, so the common compressed hit skips the
         compression layer's wrapping altogether.
         """
-        found = await self._lookup(request_from_scope(scope, headers))
+        request = request_from_scope(scope, headers)
+        found = await self._lookup(request) if self._prefetch else self.engine.lookup(request)
         decision = found.decision
         if isinstance(decision, policy.Serve):
             answer = self.engine.answer(
