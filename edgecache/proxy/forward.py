@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -160,8 +161,8 @@ class Forwarder:
                     healthy = False
                 if healthy:
                     self.balancer.succeeded(member)
-                else:
-                    member.down_until = time.monotonic() + interval
+                else:  # out until a probe succeeds, with no gap between probes
+                    member.down_until = math.inf
             await asyncio.sleep(interval)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
