@@ -100,6 +100,26 @@ def granian_app(spec: str, core: int = 0) -> contextlib.AbstractContextManager[i
     )
 
 
+def edgecache_proxy(*args: str, core: int = 0) -> contextlib.AbstractContextManager[int]:
+    """``edgecache proxy ARGS`` pinned to ``core``, quiet: no access log, warnings only."""
+    port = free_port()
+    return pinned_module(
+        [
+            "edgecache",
+            "proxy",
+            *args,
+            "--port",
+            str(port),
+            "--access-log",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        port,
+        core,
+    )
+
+
 SERVERS = {"uvicorn": uvicorn_app, "granian": granian_app}
 
 

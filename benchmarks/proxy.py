@@ -15,7 +15,6 @@ The proxies run on core 0, the origin (uvicorn) and wrk on core 1. Bodies are th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ import threading
 import time
 import urllib.request
 
-from benchmarks.common import free_port, nginx, pinned_module, uvicorn_app, wrk
+from benchmarks.common import edgecache_proxy, nginx, uvicorn_app, wrk
 
 NGINX_CONF = """
 proxy_cache_path {tmp}/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=1h;
@@ -53,27 +52,6 @@ server {{
     }}
 }}
 """
-
-
-def edgecache_proxy(upstream: int, core: int = 0) -> contextlib.AbstractContextManager[int]:
-    """``edgecache proxy`` pinned to ``core``."""
-    port = free_port()
-    return pinned_module(
-        [
-            "edgecache",
-            "proxy",
-            "--upstream",
-            f"http://127.0.0.1:{upstream}",
-            "--port",
-            str(port),
-            "--access-log",
-            "off",
-            "--log-level",
-            "warning",
-        ],
-        port,
-        core,
-    )
 
 
 def listener_pid(port: int) -> int:
@@ -162,7 +140,9 @@ def main() -> None:
                 server = (
                     nginx(NGINX_CONF, upstream=upstream, core=0)
                     if name == "nginx"
-                    else edgecache_proxy(upstream)
+                    else edgecache_proxy(
+                        "--upstream", f"http://127.0.0.1:{upstream}", "--max-body-size", "4G"
+                    )
                 )
                 with server as port:
                     warm(port)

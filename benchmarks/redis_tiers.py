@@ -21,7 +21,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-from benchmarks.common import free_port, pinned_module, uvicorn_app, wait_for_port, wrk
+from benchmarks.common import edgecache_proxy, free_port, uvicorn_app, wait_for_port, wrk
 
 
 @contextlib.contextmanager
@@ -52,27 +52,6 @@ def redis_server(core: int = 1) -> Iterator[int]:
         proc.wait(10)
 
 
-def proxy(upstream: int, *extra: str) -> contextlib.AbstractContextManager[int]:
-    port = free_port()
-    return pinned_module(
-        [
-            "edgecache",
-            "proxy",
-            "--upstream",
-            f"http://127.0.0.1:{upstream}",
-            "--port",
-            str(port),
-            "--access-log",
-            "off",
-            "--log-level",
-            "warning",
-            *extra,
-        ],
-        port,
-        0,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -95,7 +74,7 @@ def main() -> None:
         }
         for _ in range(args.rounds):
             for name, extra in cases.items():
-                with proxy(origin, *extra) as port:
+                with edgecache_proxy("--upstream", f"http://127.0.0.1:{origin}", *extra) as port:
                     url = f"http://127.0.0.1:{port}/page"
                     with urllib.request.urlopen(url) as resp:
                         resp.read()

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 
 from benchmarks.apps import html_page
-from benchmarks.common import free_port, nginx, pinned_module, wrk
+from benchmarks.common import edgecache_proxy, nginx, wrk
 from edgecache.static_compress import compress_tree
 
 BROTLI_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
@@ -36,23 +36,7 @@ def edgecache_static(root: str, core: int = 0) -> contextlib.AbstractContextMana
     config = os.path.join(folder, "static.toml")
     with open(config, "w") as f:
         f.write(f'[[route]]\npath = "/"\nstatic = "{root}"\n')
-    port = free_port()
-    return pinned_module(
-        [
-            "edgecache",
-            "proxy",
-            "--config",
-            config,
-            "--port",
-            str(port),
-            "--access-log",
-            "off",
-            "--log-level",
-            "warning",
-        ],
-        port,
-        core,
-    )
+    return edgecache_proxy("--config", config, core=core)
 
 
 def main() -> None:

@@ -166,6 +166,18 @@ class Engine:
             self.save(found.request.primary_key, entry)
         return outcome
 
+    def wants_copy(self, outcome: policy.Outcome, headers: Headers) -> bool:
+        """Should the adapter keep a copy of the body it streams? Only for an answer the
+        policy will store, and not when its declared length is over max_entry_bytes
+        (those stream through, never buffered). A body that turns out longer than the
+        limit is dropped by the adapter as it grows."""
+        if not isinstance(outcome, policy.Store):
+            return False
+        declared = headers.get(CONTENT_LENGTH)
+        return not (
+            declared and declared.isdigit() and int(declared) > self.settings.max_entry_bytes
+        )
+
     def on_failure(self, found: Lookup, decision: policy.Forward) -> policy.Serve | None:
         return policy.on_failure(found.request_cc, decision.entry, self.clock(), self.options)
 

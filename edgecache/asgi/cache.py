@@ -17,7 +17,7 @@ from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
 from edgecache.core import policy
-from edgecache.core.headers import CACHE_STATUS, CONTENT_LENGTH, HOST, Headers
+from edgecache.core.headers import CACHE_STATUS, HOST, Headers
 from edgecache.core.model import RequestHead
 from edgecache.core.surrogate import without_surrogates
 from edgecache.engine import Lookup, engine_for
@@ -223,10 +223,8 @@ class CacheMiddleware:
                         send, engine.answer(found.request, outcome.entry, outcome.cache_status)
                     )
                     return
-                if isinstance(outcome, policy.Store):
-                    declared = headers.get(CONTENT_LENGTH)
-                    if not (declared and declared.isdigit() and int(declared) > limit):
-                        chunks = []
+                if engine.wants_copy(outcome, headers):
+                    chunks = []
                 out = [
                     *without_surrogates(list(message["headers"])),
                     (CACHE_STATUS, outcome.cache_status),

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from edgecache.coalesce import ThreadCoalescer
 from edgecache.config import Settings
 from edgecache.core import policy
-from edgecache.core.headers import CONTENT_LENGTH, Headers
+from edgecache.core.headers import Headers
 from edgecache.core.model import RequestHead
 from edgecache.engine import Lookup, engine_for
 from edgecache.storage import Store
@@ -244,7 +244,7 @@ class CacheMiddleware:
                 if "answer" in state:
                     continue  # upstream body of a 304 or an error we replaced
                 if keeping is None:
-                    keeping = self._wants_copy(state, limit)
+                    keeping = self.engine.wants_copy(state["outcome"], state["headers"])
                     chunks = [] if keeping else None
                 if chunks is not None:
                     size += len(chunk)
@@ -262,7 +262,8 @@ class CacheMiddleware:
                 close()
             try:
                 if complete and keeping is None:  # an empty body: no chunk came
-                    chunks = [] if self._wants_copy(state, limit) else None
+                    wants = self.engine.wants_copy(state["outcome"], state["headers"])
+                    chunks = [] if wants else None
                 if complete and chunks is not None:
                     self.engine.store_response(
                         found,
@@ -276,10 +277,3 @@ class CacheMiddleware:
             finally:
                 if on_end is not None:
                     on_end()
-
-    @staticmethod
-    def _wants_copy(state: dict[str, Any], limit: int) -> bool:
-        if not isinstance(state["outcome"], policy.Store):
-            return False
-        declared = state["headers"].get(CONTENT_LENGTH)
-        return not (declared and declared.isdigit() and int(declared) > limit)

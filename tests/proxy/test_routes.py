@@ -167,38 +167,29 @@ def test_traversal_through_a_raw_socket(site: Path, tmp_path: Path, target: byte
         assert b"outside the root" not in data
 
 
-def test_route_file_errors_name_line_and_key(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text(
-        '[[pool]]\nname = "api"\nservers = ["http://127.0.0.1:1"]\n\n'
-        '[[route]]\npath = "/api/"\npool = "apii"\n'
-    )
-    result = subprocess.run(
+def _proxy_with(config: Path, text: str) -> subprocess.CompletedProcess[str]:
+    config.write_text(text)
+    return subprocess.run(
         [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
+    )
+
+
+def test_route_file_errors_name_line_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    result = _proxy_with(
+        config,
+        '[[pool]]\nname = "api"\nservers = ["http://127.0.0.1:1"]\n\n'
+        '[[route]]\npath = "/api/"\npool = "apii"\n',
     )
     assert result.returncode == 2
     assert f"{config}:7: [[route]] #1 key 'pool': unknown pool 'apii'" in result.stderr
-    config.write_text('[[route]]\npath = "/"\nstatic = "/srv"\ncolour = "blue"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = _proxy_with(config, '[[route]]\npath = "/"\nstatic = "/srv"\ncolour = "blue"\n')
     assert ":4: [[route]] #1 key 'colour': unknown key" in result.stderr
-    config.write_text('[[route]\npath = "/"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "edgecache", "proxy", "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = _proxy_with(config, '[[route]\npath = "/"\n')
     assert result.returncode == 2 and "line 1" in result.stderr
 
 
