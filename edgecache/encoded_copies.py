@@ -3,7 +3,6 @@ path, at the stored (highest) qualities; later hits send those bytes as they are
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -11,10 +10,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from edgecache.compression import ENCODINGS, encode
 from edgecache.config import Settings
-from edgecache.core.encoding import encoded_headers, is_encodable, with_vary_accept_encoding
-from edgecache.core.headers import ACCEPT_ENCODING, RANGE, Headers
-from edgecache.core.model import Entry, RequestHead
-from edgecache.core.negotiation import IDENTITY, negotiator
+from edgecache.core.encoding import encoded_headers, worth_keeping
+from edgecache.core.model import Entry
 
 log = logging.getLogger("edgecache")
 
@@ -28,40 +25,11 @@ class EncodedCopies:
     def __init__(self, settings: Settings, save: Callable[[str, Entry], None]) -> None:
         self._save = save
         self._settings = settings
-        self._rules = settings.encoding_rules()
-        self._choose = negotiator(self._rules.codings)
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, object, float, str], Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
-    def marked(self, entry: Entry) -> Entry:
-        """``entry`` with ``encodable`` set by the shared encoding rules; an encodable
-        entry's identity headers say ``Vary: Accept-Encoding``, as the compression layer
-        would, so its identity answers can bypass that layer."""
-        if not is_encodable("GET", entry.status, Headers(), entry.headers, self._rules):
-            return entry
-        headers = with_vary_accept_encoding(entry.headers)
-        return dataclasses.replace(entry, encodable=True, headers=headers)
-
-    def carried_over(self, old: Entry | None, new: Entry) -> Entry:
-        """After a 304 the body is the same: keep its encodings, with the new headers."""
-        new = self.marked(new)
-        if old is not None and new.encodable:
-            for coding, (_, body) in list(old.encoded.items()):
-                pairs = encoded_headers(new.headers, coding, len(body)).pairs
-                new.encoded[coding] = (pairs, body)
-        return new
-
-    def coding_for(self, request: RequestHead, entry: Entry) -> str:
-        """The coding to answer with; schedules the copy when it is not made yet."""
-        if RANGE in request.headers:
-            return IDENTITY
-        coding: str = self._choose(request.headers.get_joined(ACCEPT_ENCODING))
-        if coding != IDENTITY and coding not in entry.encoded:
-            self._schedule(request.primary_key, entry, coding)
-        return coding
-
-    def _schedule(self, key: str, entry: Entry, coding: str) -> None:
+    def schedule(self, key: str, entry: Entry, coding: str) -> None:
         token = (key, entry.vary, entry.response_time, coding)
         with self._lock:
             if token in self._pending or len(self._pending) >= self.MAX_PENDING:
@@ -74,8 +42,13 @@ class EncodedCopies:
         try:
             body = encode(entry.body, coding, self._settings.quality(coding, stored=True))
             ENCODINGS.add("store", coding)
-            pairs = encoded_headers(entry.headers, coding, len(body)).pairs
-            entry.encoded[coding] = (pairs, body)
+            if worth_keeping(len(entry.body), len(body)):
+                pairs = encoded_headers(entry.headers, coding, len(body)).pairs
+                entry.encoded[coding] = (pairs, body)
+            else:
+                # Not worth it: this coding's answer is the identity one (which already
+                # says Vary: Accept-Encoding), so later hits need not try again.
+                entry.encoded[coding] = (entry.headers.pairs, entry.body)
             self._save(key, entry)
         except Exception:
             log.exception("encoding %s of %s failed", coding, key)

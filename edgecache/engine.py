@@ -1,20 +1,21 @@
-"""What both middlewares share between the policy and their I/O: the store, the clock,
-store failures treated as misses. No policy lives here; it asks ``core.policy``."""
+"""The cache's runtime shared by every face: the store, the clock, store failures
+treated as misses, and the effects of exchanges carried out. No rule lives here: the
+exchange driver (``core.exchange``) decides, this module does what it says."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, assert_never
 
+from edgecache.compression import ENCODINGS, encode
 from edgecache.config import REDIS_SCHEMES, Settings
 from edgecache.core import policy
-from edgecache.core.cache_control import CacheControl, request_cache_control
-from edgecache.core.entries import build_entry, retention
-from edgecache.core.headers import CONTENT_LENGTH, Headers
+from edgecache.core.encoding import EncodingRules, encoded_headers, worth_keeping
+from edgecache.core.entries import retention
+from edgecache.core.exchange import Exchange, Invalidate, Respond, Save, Truncated
 from edgecache.core.model import Entry, RequestHead
-from edgecache.core.negotiation import IDENTITY
-from edgecache.core.storability import NotStored
+from edgecache.core.negotiation import IDENTITY, negotiator
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
@@ -38,13 +39,6 @@ def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
             on_error=lambda op: STORE_ERRORS.labels(op).inc(),
         )
     return MemoryStore(settings.max_bytes, clock)
-
-
-class Lookup(NamedTuple):
-    request: RequestHead
-    request_cc: CacheControl
-    decision: policy.Decision
-    variants: Variants
 
 
 class _RecentPasses:
@@ -84,12 +78,14 @@ def engine_for(
 
 
 class Engine:
-    """Runs the policy against a store; adapters do the HTTP I/O around it.
+    """The cache's runtime in one process: the store, the clock, the memory of recent
+    passes and the encoded copies. It starts exchanges (``core.exchange``) and carries
+    out their effects; the faces do the HTTP I/O around them. No rule lives here.
 
-    With ``encoded_copies`` the engine also keeps content-encoded copies of stored
-    bodies: the first request for a coding is answered in identity (the compression
-    layer above encodes it on the fly) and schedules one encoding at the stored
-    quality on a worker thread; later hits send those bytes as they are.
+    With ``encoded_copies`` (a compression layer sits above the cache) entries are
+    answered in the coding the client negotiates: a stored copy when one was made, else
+    the identity body encoded on the fly here (so the layer above never encodes a hit)
+    while one copy at the stored quality is made on a worker thread.
     """
 
     def __init__(
@@ -107,119 +103,90 @@ class Engine:
         # Hit-path metrics cost a lock per request: kept only when they can be read.
         self._counting = bool(settings.admin_token)
         self.copies: EncodedCopies | None = None
+        self._rules: EncodingRules | None = None
+        self._negotiate: Callable[[bytes | None], str] | None = None
         if encoded_copies and settings.compress:
             self.copies = EncodedCopies(settings, self._save_copy)
+            self._rules = settings.encoding_rules()
+            self._negotiate = negotiator(self._rules.codings)
+        self.prefetch: Callable[[str], Awaitable[None]] | None = getattr(
+            self.store, "prefetch", None
+        )
+        """The shared tier's async read-ahead, for faces on an event loop."""
 
-    def lookup(self, request: RequestHead) -> Lookup:
-        request_cc = request_cache_control(request.headers)
-        variants = self._get(request.primary_key) if request.method in ("GET", "HEAD") else ()
-        decision = policy.lookup(request, request_cc, variants, self.clock(), self.options)
-        return Lookup(request, request_cc, decision, variants)
-
-    def answer(
-        self, request: RequestHead, entry: Entry, member: bytes, age: float | None = None
-    ) -> policy.Answer:
-        coding = IDENTITY
-        if self.copies is not None and entry.encodable and request.method != "HEAD":
-            coding = self.copies.coding_for(request, entry)
-        answer = policy.answer(request, entry, member, self.clock(), age, coding)
-        if self._counting and coding != IDENTITY and answer.body is not entry.body:
-            BYTES_SAVED.inc(len(entry.body) - len(answer.body))  # a stored encoded copy
-        return answer
-
-    def may_coalesce(self, request: RequestHead) -> bool:
-        """Coalesce a miss unless this URL answered uncacheably a moment ago: then
-        waiting for another request's answer would only queue requests behind it
-        (Varnish calls the remedy hit-for-pass)."""
-        return request.method == "GET" and not self._passes.recent(
-            request.primary_key, self.clock()
+    def begin(self, request: RequestHead) -> Exchange:
+        """An exchange for ``request``, looked up in the store (GET and HEAD only)."""
+        key = request.primary_key
+        variants = self._get(key) if request.method in ("GET", "HEAD") else ()
+        now = self.clock()
+        return Exchange(
+            request,
+            variants,
+            now,
+            self.options,
+            max_entry_bytes=self.settings.max_entry_bytes,
+            coalesce=self.settings.coalesce,
+            recent_pass=self._passes.recent(key, now),
+            rules=self._rules,
+            negotiate=self._negotiate,
         )
 
-    def on_response(
-        self,
-        found: Lookup,
-        decision: policy.Forward | policy.Bypass,
-        status: int,
-        headers: Headers,
-        request_time: float,
-    ) -> policy.Outcome:
-        outcome = policy.on_response(
-            found.request,
-            found.request_cc,
-            decision,
-            status,
-            headers,
-            request_time,
+    def revalidation(self, exchange: Exchange, refresh: policy.Forward) -> Exchange:
+        """The exchange of a background refresh after a stale-while-revalidate answer."""
+        assert refresh.entry is not None
+        return Exchange.revalidation(
+            exchange.request,
+            refresh.entry,
             self.clock(),
             self.options,
-        )
-        if isinstance(outcome, policy.Pass):
-            for key in outcome.invalidate:
-                self._delete(key)
-            if outcome.reason is not None and outcome.reason is not NotStored.METHOD:
-                self._passes.mark(found.request.primary_key, self.clock())
-        elif isinstance(outcome, policy.Refreshed):
-            entry = outcome.entry
-            if self.copies is not None and isinstance(decision, policy.Forward):
-                entry = self.copies.carried_over(decision.entry, entry)
-                outcome = outcome._replace(entry=entry)
-            self.save(found.request.primary_key, entry)
-        return outcome
-
-    def wants_copy(self, outcome: policy.Outcome, headers: Headers) -> bool:
-        """Should the adapter keep a copy of the body it streams? Only for an answer the
-        policy will store, and not when its declared length is over max_entry_bytes
-        (those stream through, never buffered). A body that turns out longer than the
-        limit is dropped by the adapter as it grows."""
-        if not isinstance(outcome, policy.Store):
-            return False
-        declared = headers.get(CONTENT_LENGTH)
-        return not (
-            declared and declared.isdigit() and int(declared) > self.settings.max_entry_bytes
+            self.settings.max_entry_bytes,
         )
 
-    def on_failure(self, found: Lookup, decision: policy.Forward) -> policy.Serve | None:
-        return policy.on_failure(found.request_cc, decision.entry, self.clock(), self.options)
+    def answer(self, respond: Respond) -> policy.Answer:
+        """The answer to send for ``respond``: ready as it is, except a coding with no
+        stored copy yet, which is encoded here at the on-the-fly quality."""
+        answer = respond.answer
+        entry = respond.entry
+        coding = respond.copy
+        if coding is None or entry is None:
+            if self._counting and entry is not None and respond.coding != IDENTITY:
+                BYTES_SAVED.inc(len(entry.body) - len(answer.body))  # a stored copy
+            return answer
+        assert self.copies is not None
+        self.copies.schedule(respond.key, entry, coding)
+        body = encode(entry.body, coding, self.settings.quality(coding))
+        ENCODINGS.add("stream", coding)
+        extra = answer.headers[len(entry.headers) :]  # Age, Cache-Status
+        if not worth_keeping(len(entry.body), len(body)):
+            return answer._replace(final=True)
+        if self._counting:
+            BYTES_SAVED.inc(len(entry.body) - len(body))
+        pairs = encoded_headers(entry.headers, coding, len(body)).pairs
+        return policy.Answer(answer.status, pairs + extra, body)
 
-    def store_response(
-        self,
-        found: Lookup,
-        outcome: policy.Store,
-        status: int,
-        headers: Headers,
-        body: bytes,
-        request_time: float,
-        response_time: float,
-    ) -> bool:
-        """Store a complete body; False (and nothing stored) when it is truncated."""
-        declared = headers.get(CONTENT_LENGTH)
-        if declared is not None and declared.strip() != str(len(body)).encode():
+    def apply(self, exchange: Exchange) -> None:
+        """Carry out the exchange's pending effects on the store."""
+        effects, exchange.effects = exchange.effects, []
+        for effect in effects:
+            if isinstance(effect, Save):
+                self.save(effect.key, effect.entry)
+                if effect.fresh_store:
+                    STORE_WRITES.inc()
+            elif isinstance(effect, Invalidate):
+                for key in effect.keys:
+                    self._delete(key)
+                if effect.mark_pass:
+                    self._passes.mark(exchange.request.primary_key, self.clock())
+            else:
+                assert_never(effect)
+        if exchange.truncated is not None and exchange.truncated is not Truncated.TOO_LARGE:
             log.warning(
-                "not storing %s: body of %d bytes, Content-Length %r",
-                found.request.primary_key,
-                len(body),
-                declared,
+                "not storing %s: body %s", exchange.request.primary_key, exchange.truncated.value
             )
-            return False
-        entry = build_entry(
-            found.request,
-            status,
-            headers,
-            outcome.cc,
-            body,
-            request_time,
-            response_time,
-            self.options,
-        )
-        if self.copies is not None:
-            entry = self.copies.marked(entry)
-        self.save(found.request.primary_key, entry)
-        STORE_WRITES.inc()
-        return True
+            exchange.truncated = None
 
     def save(self, key: str, entry: Entry) -> None:
         self._put_variant(key, entry, self._get(key))
-
     def _save_copy(self, key: str, entry: Entry) -> None:
         """Store an entry that gained an encoded copy, unless it was replaced or dropped
         meanwhile."""

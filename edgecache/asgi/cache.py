@@ -1,8 +1,8 @@
-"""ASGI CacheMiddleware: translates scope/messages for the core and does the I/O.
+"""ASGI CacheMiddleware: a face of the exchange driver (``core.exchange``).
 
-Pure ASGI: it wraps ``send``; per-request state lives in locals. Bodies stream to the
-client as they arrive; a copy is kept only while the policy wants to store the answer
-and it stays under ``max_entry_bytes``.
+It translates scope and messages for the driver and does what the driver answers; no
+rule lives here. Bodies stream to the client as they arrive; the driver keeps a copy
+only while it means to store the answer and the copy fits ``max_entry_bytes``.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from typing import Any
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
-from edgecache.core import policy
-from edgecache.core.headers import CACHE_STATUS, HOST, Headers
+from edgecache.core.exchange import Exchange, Respond, Upstream
+from edgecache.core.headers import HOST, Headers
 from edgecache.core.model import RequestHead
-from edgecache.core.surrogate import without_surrogates
-from edgecache.engine import Lookup, engine_for
+from edgecache.core.policy import Answer
+from edgecache.engine import engine_for
 from edgecache.storage import Store
 
 log = logging.getLogger("edgecache")
-LOOKUP_KEY = "edgecache.lookup"
 
 
 def request_from_scope(scope: Scope, headers: Headers | None = None) -> RequestHead:
@@ -45,7 +44,7 @@ def request_from_scope(scope: Scope, headers: Headers | None = None) -> RequestH
     return RequestHead(scope["method"], scope.get("scheme", "http"), authority, target, headers)
 
 
-async def send_answer(send: Send, answer: policy.Answer) -> None:
+async def send_answer(send: Send, answer: Answer) -> None:
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
 
@@ -79,108 +78,89 @@ class CacheMiddleware:
         encoded_copies: bool = False,
         **options: Any,
     ) -> None:
-        """``encoded_copies``: keep content-encoded copies of stored bodies; set by
-        EdgeCache when a CompressMiddleware sits above this cache."""
+        """``encoded_copies``: answer hits in the client's coding, keeping encoded copies
+        of stored bodies; set by EdgeCache when a CompressMiddleware sits above."""
         self.app = app
         self.engine = engine_for(settings, store, clock, encoded_copies, options)
         self.settings = self.engine.settings
         self.coalescer = AsyncCoalescer()
-        self._prefetch = getattr(self.engine.store, "prefetch", None)
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = scope.pop(LOOKUP_KEY, None) or await self._lookup(request_from_scope(scope))
-        await self._dispatch(scope, receive, send, found, coalesce=self.settings.coalesce)
+        exchange = await self._begin(request_from_scope(scope))
+        await self._run(scope, receive, send, exchange)
 
-    async def _lookup(self, request: RequestHead) -> Lookup:
-        if self._prefetch is not None and request.method in ("GET", "HEAD"):
-            await self._prefetch(request.primary_key)  # the shared tier, without blocking
-        return self.engine.lookup(request)
-
-    async def send_final_hit(self, scope: Scope, send: Send, headers: Headers) -> bool:
-        """Answer a hit that needs no encoding on the way out (a stored encoded copy,
-        identity, or a body that is not encodable) and return True; otherwise leave the
-        lookup in the scope for ``__call__`` and return False.
-
-        CompressMiddleware calls it first, so the common compressed hit skips the
-        compression layer's wrapping altogether.
-        """
-        request = request_from_scope(scope, headers)
-        found = await self._lookup(request) if self._prefetch else self.engine.lookup(request)
-        decision = found.decision
-        if isinstance(decision, policy.Serve):
-            answer = self.engine.answer(
-                found.request, decision.entry, decision.cache_status, decision.age
-            )
-            if answer.final:
-                await send_answer(send, answer)
-                if decision.refresh:
-                    self._refresh_in_background(scope, found)
-                return True
-        scope[LOOKUP_KEY] = found
+    async def answer_hit(self, scope: Scope, send: Send, headers: Headers) -> bool:
+        """Answer from the cache and return True, or return False and send nothing (the
+        ``AnswersHits`` contract): a layer above calls it first, so a hit skips that
+        layer's wrapping; ``headers`` are the request's, already parsed there."""
+        exchange = await self._begin(request_from_scope(scope, headers))
+        first = exchange.first
+        if isinstance(first, Respond):
+            await self._respond(scope, send, exchange, first)
+            return True
         return False
 
-    async def _dispatch(
-        self, scope: Scope, receive: Receive, send: Send, found: Lookup, coalesce: bool
-    ) -> None:
-        decision = found.decision
-        if isinstance(decision, policy.Serve):
-            await send_answer(
-                send,
-                self.engine.answer(
-                    found.request, decision.entry, decision.cache_status, decision.age
-                ),
-            )
-            if decision.refresh:
-                self._refresh_in_background(scope, found)
-        elif isinstance(decision, policy.GatewayTimeout):
-            await send_answer(send, policy.gateway_timeout(decision.cache_status))
-        elif isinstance(decision, policy.Bypass):
-            await self._forward(scope, receive, send, found, decision)
-        elif coalesce and self.engine.may_coalesce(found.request):
-            await self._coalesced(scope, receive, send, found, decision)
+    async def _begin(self, request: RequestHead) -> Exchange:
+        prefetch = self.engine.prefetch
+        if prefetch is not None and request.method in ("GET", "HEAD"):
+            await prefetch(request.primary_key)  # the shared tier, without blocking
+        return self.engine.begin(request)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
+        first = exchange.first
+        if isinstance(first, Respond):
+            await self._respond(scope, send, exchange, first)
+        elif first.coalesce:
+            await self._coalesced(scope, receive, send, exchange)
         else:
-            await self._forward(scope, receive, send, found, decision)
+            await self._forward(scope, receive, send, exchange, first)
+
+    async def _respond(
+        self, scope: Scope, send: Send, exchange: Exchange, respond: Respond
+    ) -> None:
+        await send_answer(send, self.engine.answer(respond))
+        if respond.refresh is not None:
+            self._refresh_in_background(scope, self.engine.revalidation(exchange, respond.refresh))
 
     async def _coalesced(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        found: Lookup,
-        decision: policy.Forward,
+        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange
     ) -> None:
-        key = found.request.primary_key
+        key = exchange.request.primary_key
         event = self.coalescer.begin(key)
+        first = exchange.first
+        assert isinstance(first, Upstream)
         if event is None:
             try:
-                await self._forward(scope, receive, send, found, decision)
+                await self._forward(scope, receive, send, exchange, first)
             finally:
                 self.coalescer.end(key)
             return
         await self.coalescer.wait(key, event, self.settings.coalesce_timeout)
-        again = self.engine.lookup(found.request)
         # Shared answer when the leader stored one; otherwise this request goes alone.
-        await self._dispatch(scope, receive, send, again, coalesce=False)
+        again = self.engine.begin(exchange.request)
+        if isinstance(again.first, Respond):
+            await self._respond(scope, send, again, again.first)
+        else:
+            await self._forward(scope, receive, send, again, again.first)
 
-    def _refresh_in_background(self, scope: Scope, found: Lookup) -> None:
-        key = found.request.primary_key
+    def _refresh_in_background(self, scope: Scope, exchange: Exchange) -> None:
+        key = exchange.request.primary_key
         if self.coalescer.in_flight(key):
             return  # a refresh or a fetch for this URI is already on its way
         self.coalescer.begin(key)
-        stale = found.decision
-        assert isinstance(stale, policy.Serve)
-        revalidate = policy.background_revalidation(found.request, stale.entry)
+        first = exchange.first
+        assert isinstance(first, Upstream)
 
         async def discard(_message: Message) -> None:
             return None
 
         async def run() -> None:
             try:
-                await self._forward(dict(scope), empty_body(), discard, found, revalidate)
+                await self._forward(dict(scope), empty_body(), discard, exchange, first)
             except Exception:
                 log.exception("background revalidation of %s failed", key)
             finally:
@@ -191,92 +171,57 @@ class CacheMiddleware:
         task.add_done_callback(self._background.discard)
 
     async def _forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        found: Lookup,
-        decision: policy.Forward | policy.Bypass,
+        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange, up: Upstream
     ) -> None:
         engine = self.engine
-        limit = self.settings.max_entry_bytes
-        request_time = engine.clock()
-        if isinstance(decision, policy.Forward) and decision.upstream_headers is not (
-            found.request.headers
-        ):
-            scope = dict(scope, headers=decision.upstream_headers.pairs)
-        state: dict[str, Any] = {"outcome": None, "done": False}
-        chunks: list[bytes] | None = None
-        size = 0
+        if up.headers is not exchange.request.headers:
+            scope = dict(scope, headers=up.headers.pairs)
+        keep = False
+        replaced = False
 
         async def wrapped_send(message: Message) -> None:
-            nonlocal chunks, size
-            if message["type"] == "http.response.start":
+            nonlocal keep, replaced
+            kind = message["type"]
+            if kind == "http.response.start":
                 headers = Headers.from_raw(message["headers"])
-                status = message["status"]
-                outcome = engine.on_response(found, decision, status, headers, request_time)
-                state.update(
-                    outcome=outcome, status=status, headers=headers, response_time=engine.clock()
-                )
-                if isinstance(outcome, policy.Refreshed | policy.Serve):
-                    await send_answer(
-                        send, engine.answer(found.request, outcome.entry, outcome.cache_status)
-                    )
+                action = exchange.on_head(message["status"], headers, engine.clock())
+                engine.apply(exchange)
+                if isinstance(action, Respond):
+                    replaced = True  # a 304 that refreshed the entry, or stale-if-error
+                    await send_answer(send, engine.answer(action))
                     return
-                if engine.wants_copy(outcome, headers):
-                    chunks = []
-                out = [
-                    *without_surrogates(list(message["headers"])),
-                    (CACHE_STATUS, outcome.cache_status),
-                ]
-                await send({**message, "headers": out})
-                return
-            if message["type"] != "http.response.body":
+                keep = action.keep_copy
+                await send({**message, "headers": action.headers})
+            elif kind != "http.response.body":
                 await send(message)
-                return
-            if isinstance(state["outcome"], policy.Refreshed | policy.Serve):
-                return  # the upstream's body for a 304 or an error we replaced
-            body = message.get("body", b"")
-            if chunks is not None:
-                size += len(body)
-                if size > limit:
-                    chunks = None  # too large to store: stream on, keep nothing
-                else:
-                    chunks.append(body)
-            await send(message)
-            if not message.get("more_body", False):
-                state["done"] = True
-                if chunks is not None and isinstance(state["outcome"], policy.Store):
-                    engine.store_response(
-                        found,
-                        state["outcome"],
-                        state["status"],
-                        state["headers"],
-                        b"".join(chunks),
-                        request_time,
-                        state["response_time"],
-                    )
+            elif not replaced:
+                if keep:
+                    exchange.on_body(message.get("body", b""))
+                await send(message)
+                if keep and not message.get("more_body", False):
+                    exchange.on_end(engine.clock())
+                    engine.apply(exchange)
 
         try:
             await self.app(scope, receive, wrapped_send)
         except Exception:
-            if isinstance(state["outcome"], policy.Refreshed | policy.Serve):
+            exchange.on_abort()
+            engine.apply(exchange)
+            if replaced:
                 # The client already has a complete answer from the cache; an app that
                 # raises after its error response (Starlette does) changes nothing.
                 log.warning(
                     "app raised after its answer was replaced from the cache for %s",
-                    found.request.primary_key,
+                    exchange.request.primary_key,
                     exc_info=True,
                 )
                 return
-            if state["outcome"] is not None or not isinstance(decision, policy.Forward):
-                raise
-            stale = engine.on_failure(found, decision)
+            stale = exchange.on_failure(engine.clock())
             if stale is None:
                 raise
             log.warning(
                 "app failed for %s; answered stale (stale-if-error)",
-                found.request.primary_key,
+                exchange.request.primary_key,
                 exc_info=True,
             )
-            await send_answer(send, engine.answer(found.request, stale.entry, stale.cache_status))
+            await send_answer(send, engine.answer(stale))

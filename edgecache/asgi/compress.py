@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgecache.asgi.cache import CacheMiddleware
-from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
+from edgecache.asgi.types import AnswersHits, ASGIApp, Message, Receive, Scope, Send
 from edgecache.compression import ENCODINGS, Encoder, make_encoder
 from edgecache.config import Settings
 from edgecache.core.encoding import (
@@ -36,16 +35,16 @@ class CompressMiddleware:
         self.settings = settings or Settings.from_env(**options)
         self.rules = self.settings.encoding_rules()
         self.choose = negotiator(self.rules.codings)
-        # With a cache right below (as EdgeCache builds it), a hit it can answer as is
-        # is sent before any wrapping here.
-        self.cache = app if isinstance(app, CacheMiddleware) else None
+        # With a cache right below (as EdgeCache builds it), its hits come first, before
+        # any wrapping here: they are already in the client's coding.
+        self.cache = app if isinstance(app, AnswersHits) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.settings.compress:
             await self.app(scope, receive, send)
             return
         request_headers = Headers(scope["headers"])
-        if self.cache is not None and await self.cache.send_final_hit(scope, send, request_headers):
+        if self.cache is not None and await self.cache.answer_hit(scope, send, request_headers):
             return
         coding = self.choose(request_headers.get_joined(ACCEPT_ENCODING))
         method = scope["method"]

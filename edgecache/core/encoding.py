@@ -6,6 +6,7 @@ Pure rules, shared by the compression middleware (on-the-fly encoding) and the c
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from edgecache.core.cache_control import parse_cache_control
@@ -22,6 +23,7 @@ from edgecache.core.headers import (
     Headers,
     split_list,
 )
+from edgecache.core.model import Entry
 
 DEFAULT_TYPES = (
     "text/*",
@@ -144,3 +146,31 @@ def encoded_headers(headers: Headers, coding: str, length: int | None) -> Header
     if length is not None:
         out = out.with_added([(CONTENT_LENGTH, str(length).encode())])
     return out
+
+
+def worth_keeping(identity_size: int, encoded_size: int) -> bool:
+    """Is an encoding worth sending or keeping instead of identity? The one rule for the
+    compression layer, stored copies and precompressed static files: at least 5%
+    smaller, so a client never pays a decode for a rounding error."""
+    return encoded_size <= identity_size * 0.95
+
+
+def mark_encodable(entry: Entry, rules: EncodingRules) -> Entry:
+    """``entry`` with ``encodable`` set by the rules above; an encodable entry's identity
+    headers say ``Vary: Accept-Encoding``, as the compression layer would, so its
+    identity answers need not pass through that layer."""
+    if not is_encodable("GET", entry.status, Headers(), entry.headers, rules):
+        return entry
+    return dataclasses.replace(
+        entry, encodable=True, headers=with_vary_accept_encoding(entry.headers)
+    )
+
+
+def carry_copies(old: Entry | None, new: Entry, rules: EncodingRules) -> Entry:
+    """After a 304 the body is the same: ``new`` keeps ``old``'s encoded copies, with the
+    new headers."""
+    new = mark_encodable(new, rules)
+    if old is not None and new.encodable:
+        for coding, (_, body) in list(old.encoded.items()):
+            new.encoded[coding] = (encoded_headers(new.headers, coding, len(body)).pairs, body)
+    return new

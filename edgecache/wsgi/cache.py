@@ -1,8 +1,9 @@
-"""WSGI CacheMiddleware: translates environ/start_response for the core and does the I/O.
+"""WSGI CacheMiddleware: a face of the exchange driver (``core.exchange``).
 
-Headers are converted from environ (latin-1, PEP 3333) once per request, and back to
-str only at ``start_response``. Bodies stream through the returned iterable; a copy is
-kept only while the policy wants to store the answer and it fits ``max_entry_bytes``.
+It translates environ and start_response for the driver and does what the driver
+answers; no rule lives here. Headers are converted from environ (latin-1, PEP 3333)
+once per request, and back to str only at ``start_response``. Bodies stream through
+the returned iterable; the driver keeps a copy only while it means to store it.
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ from __future__ import annotations
 import io
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 from edgecache.coalesce import ThreadCoalescer
 from edgecache.config import Settings
-from edgecache.core import policy
+from edgecache.core.exchange import Exchange, Respond, Upstream
 from edgecache.core.headers import Headers
 from edgecache.core.model import RequestHead
-from edgecache.engine import Lookup, engine_for
+from edgecache.core.policy import Answer
+from edgecache.engine import engine_for
 from edgecache.storage import Store
 
 Environ = dict[str, Any]
@@ -86,8 +88,26 @@ def status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
+class _ThenRun:
+    """A response body that runs ``after`` once the server closed it: the client's
+    answer is on its way before any background work is queued (PEP 3333 close())."""
+
+    def __init__(self, body: list[bytes], after: Callable[[], None]) -> None:
+        self._body = body
+        self._after = after
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        self._after()
+
+
 class CacheMiddleware:
     """RFC 9111 shared cache in front of a WSGI app."""
+
+    REFRESH_THREADS = 4
+    """Background revalidations run on one bounded pool, not a thread each."""
 
     def __init__(
         self,
@@ -99,56 +119,55 @@ class CacheMiddleware:
         encoded_copies: bool = False,
         **options: Any,
     ) -> None:
-        """``encoded_copies``: keep content-encoded copies of stored bodies; set by
-        EdgeCache when a CompressMiddleware sits above this cache."""
+        """``encoded_copies``: answer hits in the client's coding, keeping encoded copies
+        of stored bodies; set by EdgeCache when a CompressMiddleware sits above."""
         self.app = app
         self.engine = engine_for(settings, store, clock, encoded_copies, options)
         self.settings = self.engine.settings
         self.coalescer = ThreadCoalescer()
+        self._refresher: ThreadPoolExecutor | None = None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        found = self.engine.lookup(request_from_environ(environ))
-        return self._dispatch(environ, start_response, found, self.settings.coalesce)
-
-    def _dispatch(
-        self, environ: Environ, start_response: StartResponse, found: Lookup, coalesce: bool
-    ) -> Iterable[bytes]:
-        decision = found.decision
-        if isinstance(decision, policy.Serve):
-            if decision.refresh:
-                self._refresh_in_background(environ, found, decision)
-            answer = self.engine.answer(
-                found.request, decision.entry, decision.cache_status, decision.age
-            )
-            return self._send(start_response, answer)
-        if isinstance(decision, policy.GatewayTimeout):
-            return self._send(start_response, policy.gateway_timeout(decision.cache_status))
-        if (
-            isinstance(decision, policy.Bypass)
-            or not coalesce
-            or not self.engine.may_coalesce(found.request)
-        ):
-            return self._forward(environ, start_response, found, decision, on_end=None)
-        key = found.request.primary_key
+        exchange = self.engine.begin(request_from_environ(environ))
+        first = exchange.first
+        if isinstance(first, Respond):
+            return self._respond(environ, start_response, exchange, first)
+        if not first.coalesce:
+            return self._forward(environ, start_response, exchange, first, on_end=None)
+        key = exchange.request.primary_key
         event = self.coalescer.begin(key)
         if event is None:
             return self._forward(
-                environ, start_response, found, decision, on_end=lambda: self.coalescer.end(key)
+                environ, start_response, exchange, first, on_end=lambda: self.coalescer.end(key)
             )
         self.coalescer.wait(key, event, self.settings.coalesce_timeout)
-        again = self.engine.lookup(found.request)
-        return self._dispatch(environ, start_response, again, coalesce=False)
+        # Shared answer when the leader stored one; otherwise this request goes alone.
+        again = self.engine.begin(exchange.request)
+        if isinstance(again.first, Respond):
+            return self._respond(environ, start_response, again, again.first)
+        return self._forward(environ, start_response, again, again.first, on_end=None)
+
+    def _respond(
+        self, environ: Environ, start_response: StartResponse, exchange: Exchange, respond: Respond
+    ) -> Iterable[bytes]:
+        body = self._send(start_response, self.engine.answer(respond))
+        refresh = respond.refresh
+        if refresh is None:
+            return body
+        revalidation = self.engine.revalidation(exchange, refresh)
+        return _ThenRun(body, lambda: self._refresh_in_background(environ, revalidation))
 
     @staticmethod
-    def _send(start_response: StartResponse, answer: policy.Answer) -> list[bytes]:
+    def _send(start_response: StartResponse, answer: Answer) -> list[bytes]:
         start_response(status_line(answer.status), str_headers(answer.headers))
         return [answer.body] if answer.body else []
 
-    def _refresh_in_background(self, environ: Environ, found: Lookup, stale: policy.Serve) -> None:
-        key = found.request.primary_key
+    def _refresh_in_background(self, environ: Environ, exchange: Exchange) -> None:
+        key = exchange.request.primary_key
         if self.coalescer.in_flight(key) or self.coalescer.begin(key) is not None:
             return
-        revalidate = policy.background_revalidation(found.request, stale.entry)
+        first = exchange.first
+        assert isinstance(first, Upstream)
         copy = dict(environ, **{"wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0"})
 
         def run() -> None:
@@ -156,8 +175,8 @@ class CacheMiddleware:
                 body = self._forward(
                     copy,
                     lambda *a: lambda b: None,
-                    found,
-                    revalidate,
+                    exchange,
+                    first,
                     on_end=lambda: self.coalescer.end(key),
                 )
                 for _ in body:
@@ -169,89 +188,72 @@ class CacheMiddleware:
                 self.coalescer.end(key)
                 log.exception("background revalidation of %s failed", key)
 
-        threading.Thread(target=run, name="edgecache-refresh", daemon=True).start()
+        if self._refresher is None:
+            self._refresher = ThreadPoolExecutor(
+                self.REFRESH_THREADS, thread_name_prefix="edgecache-refresh"
+            )
+        self._refresher.submit(run)
 
     def _forward(
         self,
         environ: Environ,
         start_response: StartResponse,
-        found: Lookup,
-        decision: policy.Forward | policy.Bypass,
+        exchange: Exchange,
+        up: Upstream,
         on_end: Callable[[], None] | None,
     ) -> Iterable[bytes]:
         engine = self.engine
-        request_time = engine.clock()
-        if isinstance(decision, policy.Forward) and decision.upstream_headers is not (
-            found.request.headers
-        ):
-            environ = environ_with_headers(environ, decision.upstream_headers)
-        state: dict[str, Any] = {"outcome": None}
+        if up.headers is not exchange.request.headers:
+            environ = environ_with_headers(environ, up.headers)
+        state: dict[str, Any] = {}
 
         def capture(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
-            if exc_info is not None and state["outcome"] is not None:
+            if exc_info is not None and exchange.outcome is not None:
                 raise exc_info[1].with_traceback(exc_info[2])
             code = int(status.split(" ", 1)[0])
-            parsed = Headers.from_str_pairs(headers)
-            outcome = engine.on_response(found, decision, code, parsed, request_time)
-            state.update(outcome=outcome, status=code, headers=parsed, response_time=engine.clock())
-            if isinstance(outcome, policy.Refreshed | policy.Serve):
-                answer = engine.answer(found.request, outcome.entry, outcome.cache_status)
+            action = exchange.on_head(code, Headers.from_str_pairs(headers), engine.clock())
+            engine.apply(exchange)
+            if isinstance(action, Respond):  # a 304 that refreshed the entry, or stale
+                answer = engine.answer(action)
                 state["answer"] = answer
                 return start_response(
                     status_line(answer.status), str_headers(answer.headers), exc_info
                 )
-            member = outcome.cache_status.decode("latin-1")
-            kept = [(n, v) for n, v in headers if n.lower() not in ("surrogate-key", "cache-tag")]
-            return start_response(status, [*kept, ("Cache-Status", member)], exc_info)
+            state["keep"] = action.keep_copy
+            return start_response(status, str_headers(action.headers), exc_info)
 
         try:
             body = self.app(environ, capture)
         except Exception:
             if on_end is not None:
                 on_end()
-            stale = None
-            if state["outcome"] is None and isinstance(decision, policy.Forward):
-                stale = engine.on_failure(found, decision)
+            stale = exchange.on_failure(engine.clock())
             if stale is None:
                 raise
             log.warning(
                 "app failed for %s; answered stale (stale-if-error)",
-                found.request.primary_key,
+                exchange.request.primary_key,
                 exc_info=sys.exc_info(),
             )
-            return self._send(
-                start_response, engine.answer(found.request, stale.entry, stale.cache_status)
-            )
-        return self._stream(body, state, found, request_time, on_end)
+            return self._send(start_response, engine.answer(stale))
+        return self._stream(body, state, exchange, on_end)
 
     def _stream(
         self,
         body: Iterable[bytes],
         state: dict[str, Any],
-        found: Lookup,
-        request_time: float,
+        exchange: Exchange,
         on_end: Callable[[], None] | None,
     ) -> Iterator[bytes]:
-        limit = self.settings.max_entry_bytes
-        chunks: list[bytes] | None = None
-        keeping = None  # decided at the first chunk: start_response may come late
-        size = 0
         complete = False
         try:
             for chunk in body:
                 if "answer" in state:
                     continue  # upstream body of a 304 or an error we replaced
-                if keeping is None:
-                    keeping = self.engine.wants_copy(state["outcome"], state["headers"])
-                    chunks = [] if keeping else None
-                if chunks is not None:
-                    size += len(chunk)
-                    if size > limit:
-                        chunks = None  # too large to store: stream on, keep nothing
-                    else:
-                        chunks.append(chunk)
+                if state.get("keep"):
+                    exchange.on_body(chunk)
                 yield chunk
             complete = True
             if "answer" in state:
@@ -261,19 +263,11 @@ class CacheMiddleware:
             if close is not None:
                 close()
             try:
-                if complete and keeping is None:  # an empty body: no chunk came
-                    wants = self.engine.wants_copy(state["outcome"], state["headers"])
-                    chunks = [] if wants else None
-                if complete and chunks is not None:
-                    self.engine.store_response(
-                        found,
-                        state["outcome"],
-                        state["status"],
-                        state["headers"],
-                        b"".join(chunks),
-                        request_time,
-                        state["response_time"],
-                    )
+                if complete and state.get("keep"):
+                    exchange.on_end(self.engine.clock())
+                else:
+                    exchange.on_abort()
+                self.engine.apply(exchange)
             finally:
                 if on_end is not None:
                     on_end()
