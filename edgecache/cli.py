@@ -11,33 +11,16 @@ import argparse
 import ast
 import dataclasses
 import functools
-import importlib
 import inspect
 import os
 import sys
 from typing import Any
 
+from edgecache.apps import load_app
 from edgecache.config import ENV_PREFIX, Settings
 from edgecache.errors import ConfigError
 
 ALIASES = {"listen_host": ["--host"], "listen_port": ["--port"]}
-
-
-def load_app(spec: str) -> Any:
-    """Import ``module:attribute`` (the current directory is importable, as in gunicorn)."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(f"app {spec!r}: expected module:attribute, e.g. myproject.app:app")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"app {spec!r}: cannot import {module_name!r}: {exc}") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ConfigError(f"app {spec!r}: {module_name!r} has no {attribute!r}") from None
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from edgecache.compression import QUALITY_RANGE, SUPPORTED
 from edgecache.core.auth import AuthRule
 from edgecache.core.encoding import DEFAULT_TYPES, EncodingRules
 from edgecache.core.model import PolicyOptions
+from edgecache.core.negotiation import negotiator
 from edgecache.errors import ConfigError
 
 ENV_PREFIX = "EDGECACHE_"
@@ -266,6 +267,10 @@ class Settings:
 
     def encoding_rules(self) -> EncodingRules:
         return EncodingRules(self.codings, self.compress_min_size, self.compress_types)
+
+    def negotiator(self) -> Callable[[bytes | None], str]:
+        """Accept-Encoding -> the coding to answer in, memoised per header value."""
+        return negotiator(self.codings)
 
     def quality(self, coding: str, stored: bool = False) -> int:
         """The quality or level for ``coding``, on the fly or for a stored copy."""

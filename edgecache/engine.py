@@ -15,7 +15,7 @@ from edgecache.core.encoding import EncodingRules, encoded_headers, worth_keepin
 from edgecache.core.entries import retention
 from edgecache.core.exchange import Exchange, Invalidate, Respond, Save, Truncated
 from edgecache.core.model import Entry, RequestHead
-from edgecache.core.negotiation import IDENTITY, negotiator
+from edgecache.core.negotiation import IDENTITY
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
@@ -108,7 +108,7 @@ class Engine:
         if encoded_copies and settings.compress:
             self.copies = EncodedCopies(settings, self._save_copy)
             self._rules = settings.encoding_rules()
-            self._negotiate = negotiator(self._rules.codings)
+            self._negotiate = settings.negotiator()
         self.prefetch: Callable[[str], Awaitable[None]] | None = getattr(
             self.store, "prefetch", None
         )

@@ -11,7 +11,7 @@ import mimetypes
 import os
 
 from edgecache.compression import encode
-from edgecache.core.encoding import EncodingRules
+from edgecache.core.encoding import EncodingRules, worth_keeping
 from edgecache.proxy.static import SIBLINGS
 
 MAX_QUALITY = {"br": 11, "zstd": 19, "gzip": 9}
@@ -36,7 +36,7 @@ def compress_tree(root: str, rules: EncodingRules | None = None) -> tuple[int, i
                 continue
             for coding, suffix in SIBLINGS.items():
                 packed = encode(data, coding, MAX_QUALITY[coding])
-                if len(packed) > len(data) * 0.95:
+                if not worth_keeping(len(data), len(packed)):
                     skipped += 1
                     continue
                 with open(path + suffix, "wb") as f:

@@ -16,10 +16,9 @@ from typing import Any
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
-from edgecache.core.exchange import Exchange, Respond, Upstream
+from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
 from edgecache.core.headers import HOST, Headers
 from edgecache.core.model import RequestHead
-from edgecache.core.policy import Answer
 from edgecache.engine import engine_for
 from edgecache.storage import Store
 

@@ -43,6 +43,9 @@ from edgecache.core.negotiation import IDENTITY
 from edgecache.core.storability import NotStored
 from edgecache.core.surrogate import without_surrogates
 
+Answer = policy.Answer
+"""A response from the cache, ready to send (re-exported for the faces)."""
+
 
 class Outcome(enum.Enum):
     """What the cache did for a request: the label metrics and the access log read."""

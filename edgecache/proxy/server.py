@@ -88,7 +88,7 @@ def _outer(chain: ASGIApp, settings: Settings) -> ASGIApp:
 
 def create_app() -> ASGIApp:
     """Factory for worker processes: settings and app from the environment."""
-    from edgecache.cli import load_app
+    from edgecache.apps import load_app
 
     spec = os.environ.get(APP_VARIABLE)
     settings = Settings.from_env()

@@ -20,10 +20,9 @@ from urllib.parse import quote
 
 from edgecache.coalesce import ThreadCoalescer
 from edgecache.config import Settings
-from edgecache.core.exchange import Exchange, Respond, Upstream
+from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
 from edgecache.core.headers import Headers
 from edgecache.core.model import RequestHead
-from edgecache.core.policy import Answer
 from edgecache.engine import engine_for
 from edgecache.storage import Store
 
