@@ -81,5 +81,7 @@ def cache_layers(app: Any) -> list[Any]:
 def purge(
     app: Any, *, url: str | None = None, prefix: str | None = None, tag: str | None = None
 ) -> int:
-    """Purge every cache inside ``app`` by exact URL, URL prefix or surrogate key."""
-    return sum(layer.engine.purge(url=url, prefix=prefix, tag=tag) for layer in cache_layers(app))
+    """Purge every cache inside ``app`` by exact URL, URL prefix or surrogate key (each
+    store once, however many routes share it)."""
+    engines = {id(layer.engine.store): layer.engine for layer in cache_layers(app)}
+    return sum(e.purge(url=url, prefix=prefix, tag=tag) for e in engines.values())

@@ -100,3 +100,44 @@ def test_route_file_validation(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         load_routes(str(config), Settings())
     assert message in str(error.value)
+
+
+SHARED_POOL = """
+[[pool]]
+name = "api"
+servers = ["http://127.0.0.1:9", "http://127.0.0.1:10"]
+health_path = "/healthz"
+
+[[route]]
+path = "/api/"
+pool = "api"
+
+[[route]]
+path = "/v2/"
+pool = "api"
+compress = false
+"""
+
+
+def test_routes_on_one_pool_share_its_balancer_and_one_store(tmp_path: Path) -> None:
+    """Two routes naming one pool get one Forwarder (one balancer, one health prober),
+    and every route caches into the one store, so max_bytes is a true total."""
+    from edgecache.core.headers import Headers
+    from edgecache.core.model import Entry
+    from edgecache.stack import cache_layers
+
+    config = tmp_path / "edgecache.toml"
+    config.write_text(SHARED_POOL)
+    settings = Settings(max_bytes=64 * 1024, max_entry_bytes=8 * 1024)
+    router = Router(load_routes(str(config), settings), settings)
+    assert len(router.pools) == 1
+    layers = cache_layers(router)
+    assert len(layers) == 2
+    assert layers[0].engine.store is layers[1].engine.store is router.store
+    body = b"x" * 4096
+    for i in range(40):  # 2 x 40 x 4 KiB = 320 KiB through two routes into a 64 KiB store
+        for n, layer in enumerate(layers):
+            entry = Entry(200, Headers(), body, 0.0, 0.0, 0.0, 0.0, 3600.0)
+            layer.engine.save(f"http://h/r{n}/{i}", entry)
+    assert router.store is not None
+    assert 0 < router.store.nbytes <= settings.max_bytes  # type: ignore[attr-defined]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.config import Settings
+from edgecache.engine import make_store
 from edgecache.proxy.forward import Forwarder, send_plain
 from edgecache.proxy.routes import HeaderRule, Route, RouteTable
 from edgecache.proxy.static import StaticFiles
 from edgecache.stack import EdgeCache
+from edgecache.storage import Store
 
 
 class HeaderRules:
@@ -68,8 +71,15 @@ def redirect_app(route: Route) -> ASGIApp:
 class Router:
     """An ASGI app over a route table; lifespan starts and stops the pools."""
 
-    def __init__(self, table: RouteTable, base: Settings) -> None:
-        self.forwarders: list[Forwarder] = []
+    def __init__(self, table: RouteTable, base: Settings, store: Store | None = None) -> None:
+        """One Forwarder (balancer, health prober) per pool, and one ``store`` (built
+        from ``base`` when not given) for the whole table, so ``max_bytes`` is a total
+        over every route, not a size per route."""
+        self.pools: dict[str, Forwarder] = {}
+        self.store = store
+        if self.store is None and any(r.settings is None or r.settings.cache for r in table.routes):
+            self.store = make_store(base, time.time)
+        self._pool_settings = table.pools
         built = [(route, self._app(route, base)) for route in table.routes]
         # Host-specific routes first, then the longest prefix.
         self.routes = sorted(built, key=lambda r: (r[0].host is None, -len(r[0].path)))
@@ -82,9 +92,11 @@ class Router:
             if route.static is not None:
                 target: Any = StaticFiles(route.static, spa=route.spa, codings=settings.codings)
             else:
-                target = Forwarder(settings)
-                self.forwarders.append(target)
-            app = EdgeCache(target, settings=settings, interface="asgi")
+                name = route.pool or ""
+                if name not in self.pools:
+                    self.pools[name] = Forwarder(self._pool_settings.get(name, settings))
+                target = self.pools[name]
+            app = EdgeCache(target, settings=settings, interface="asgi", store=self.store)
         return HeaderRules(app, route.rules) if route.rules else app
 
     def match(self, scope: Scope) -> ASGIApp | None:
@@ -113,11 +125,11 @@ class Router:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                for forwarder in self.forwarders:
+                for forwarder in self.pools.values():
                     await forwarder.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for forwarder in self.forwarders:
+                for forwarder in self.pools.values():
                     await forwarder.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
