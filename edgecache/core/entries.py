@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgecache.core.cache_control import INVALID, CacheControl
-from edgecache.core.dates import parse_http_date
+from edgecache.core.dates import format_http_date, parse_http_date
 from edgecache.core.freshness import current_age, date_value, freshness_lifetime, parse_age
-from edgecache.core.headers import ETAG, LAST_MODIFIED, Headers
+from edgecache.core.headers import DATE, ETAG, LAST_MODIFIED, Headers
 from edgecache.core.model import Entry, PolicyOptions, RequestHead
 from edgecache.core.storability import stored_headers
 from edgecache.core.surrogate import parse_tags
@@ -48,6 +48,10 @@ def build_entry(
     """A stored entry for a response already judged storable."""
     kept = stored_headers(headers, cc, len(body))
     date = date_value(headers, response_time)
+    if DATE not in kept:
+        # RFC 9110 §6.6.1: a cache that receives an answer without Date records when it
+        # received it, so every answer from the cache carries exactly one Date.
+        kept = kept.with_added([(DATE, format_http_date(date))])
     names = parse_vary(headers) or ()
     return Entry(
         status=status,
