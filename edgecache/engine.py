@@ -14,7 +14,7 @@ from edgecache.core.entries import build_entry, retention
 from edgecache.core.headers import CONTENT_LENGTH, Headers
 from edgecache.core.model import Entry, RequestHead
 from edgecache.core.negotiation import IDENTITY
-from edgecache.core.storability import NotStored
+from edgecache.core.storability import REQUEST_REASONS
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
@@ -156,7 +156,7 @@ class Engine:
         if isinstance(outcome, policy.Pass):
             for key in outcome.invalidate:
                 self._delete(key)
-            if outcome.reason is not None and outcome.reason is not NotStored.METHOD:
+            if outcome.reason is not None and outcome.reason not in REQUEST_REASONS:
                 self._passes.mark(found.request.primary_key, self.clock())
         elif isinstance(outcome, policy.Refreshed):
             entry = outcome.entry

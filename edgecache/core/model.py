@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edgecache.core.headers import Headers
+from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -30,6 +30,16 @@ class RequestHead(NamedTuple):
         # RFC 9111 §2: the primary cache key is the request method and target URI; GET
         # and HEAD share one because a stored GET response answers HEAD too (§4).
         return f"{self.scheme}://{self.authority}{self.target}"
+
+
+def has_body(headers: Headers) -> bool:
+    """Does the request carry a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero
+    Content-Length)? An unparseable Content-Length counts as a body: never assume less
+    than the server may have read."""
+    if TRANSFER_ENCODING in headers:
+        return True
+    declared = headers.get(CONTENT_LENGTH)
+    return declared is not None and declared.strip(b" \t").lstrip(b"0") != b""
 
 
 @dataclass(frozen=True, slots=True)

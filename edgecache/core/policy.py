@@ -52,7 +52,7 @@ from edgecache.core.headers import (
     Headers,
 )
 from edgecache.core.invalidation import invalidation_targets
-from edgecache.core.model import Entry, PolicyOptions, RequestHead
+from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
 from edgecache.core.storability import NotStored, may_store
 from edgecache.core.vary import matches
 
@@ -130,9 +130,30 @@ def lookup(
     options: PolicyOptions,
 ) -> Decision:
     """What to do with a request, given the variants stored for its URI."""
-    name = options.cache_name
     if request.method not in ("GET", "HEAD"):
         return Bypass(Fwd.METHOD)
+    decision = _lookup(request, request_cc, variants, now, options)
+    if has_body(request.headers):
+        # A GET or HEAD with a body (RFC 9110 §9.3.1: no defined semantics) may get an
+        # answer that depends on the body, so the cache must not take it for the URL's
+        # answer (fat-GET poisoning). It goes on exactly as sent (no validators of ours,
+        # no stale-if-error fallback), and a stored entry may still answer it, though
+        # never by starting a background refresh carrying its headers.
+        if isinstance(decision, Forward):
+            return Forward(decision.fwd, request.headers)
+        if isinstance(decision, Serve) and decision.refresh:
+            return decision._replace(refresh=False)
+    return decision
+
+
+def _lookup(
+    request: RequestHead,
+    request_cc: CacheControl,
+    variants: Sequence[Entry],
+    now: float,
+    options: PolicyOptions,
+) -> Decision:
+    name = options.cache_name
     entry = select_variant(variants, request.headers)
     if entry is None:
         if request_cc.only_if_cached:
@@ -200,6 +221,9 @@ def on_response(
         return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), tuple(targets))
     entry = decision.entry
     fwd = decision.fwd
+    if has_body(request.headers):  # see lookup: neither stored nor used to update
+        member = cache_status(name, fwd=fwd, fwd_status=status, detail="request-body")
+        return Pass(member, reason=NotStored.REQUEST_BODY)
     if entry is not None:
         refreshed = _refresh(request, entry, status, headers, request_time, response_time, options)
         if refreshed is not None:

@@ -34,6 +34,12 @@ class NotStored(enum.Enum):
     NO_FRESHNESS = "no-freshness"
     INCOMPLETE = "incomplete"
     TOO_LARGE = "too-large"
+    REQUEST_BODY = "request-body"
+
+
+REQUEST_REASONS = frozenset({NotStored.METHOD, NotStored.REQUEST_BODY})
+"""Reasons that speak of one request, not of the URL's answers: they do not mark the URL
+as uncacheable (hit-for-pass), or one odd request would slow every later miss."""
 
 
 def _status_understood(status: int) -> bool:

@@ -44,8 +44,11 @@ class Origin:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         size = 0
+        head = b""  # the first bytes of the body, for answers that depend on it
         async for chunk in request.content.iter_any():
             size += len(chunk)
+            if len(head) < 1024:
+                head += chunk[: 1024 - len(head)]
         record = {
             "method": request.method,
             "path": request.raw_path,
@@ -63,6 +66,11 @@ class Origin:
                     "Cache-Control": "max-age=600",
                     "Surrogate-Key": "catalog item-" + path[8:],
                 },
+            )
+        if path.startswith("/reflect"):  # a body-dependent answer, marked cacheable
+            return web.Response(
+                body=b"answer to body " + head,
+                headers={"Cache-Control": "public, max-age=600"},
             )
         if path == "/healthz":
             return web.Response(status=200 if self.healthy else 503, body=b"health")

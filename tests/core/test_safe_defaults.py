@@ -1,0 +1,84 @@
+"""Issue 12, "safe by default": the caching rules that close holes an attacker found.
+
+Each test names the RFC section the rule rests on, or the deployed practice it follows
+where the RFC allows more than a shared cache should do by default.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecache.core import policy
+from edgecache.core.model import Entry, RequestHead, has_body
+from tests.helpers import OPTIONS, entry, headers, request, request_cc
+
+T = 1000.0
+FRESH60 = entry(("Cache-Control", "max-age=60"), ("ETag", '"v1"'))
+
+
+def decide(req: RequestHead, *variants: Entry, now: float = T) -> policy.Decision:
+    return policy.lookup(req, request_cc(req), variants, now, OPTIONS)
+
+
+def respond(
+    req: RequestHead,
+    decision: policy.Forward | policy.Bypass,
+    status: int,
+    *pairs: tuple[str, str],
+    now: float = T,
+) -> policy.Outcome:
+    return policy.on_response(
+        req, request_cc(req), decision, status, headers(*pairs), now, now, OPTIONS
+    )
+
+
+# Hole 1: fat GET poisoning (RFC 9110 §9.3.1: a body on GET has no defined semantics)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        pytest.param((("Content-Length", "4"),), True, id="content-length"),
+        pytest.param((("Content-Length", "0"),), False, id="zero-length"),
+        pytest.param((("Content-Length", "000"),), False, id="zeros"),
+        pytest.param((("Content-Length", "x"),), True, id="unparseable-counts-as-body"),
+        pytest.param((("Transfer-Encoding", "chunked"),), True, id="9112-6.1-chunked"),
+        pytest.param((), False, id="none"),
+    ],
+)
+def test_9112_6_3_request_has_body(pairs: tuple[tuple[str, str], ...], expected: bool) -> None:
+    assert has_body(headers(*pairs)) is expected
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("body", [("Content-Length", "4"), ("Transfer-Encoding", "chunked")])
+def test_9110_9_3_1_fat_request_answer_is_not_stored(method: str, body: tuple[str, str]) -> None:
+    req = request(body, method=method)
+    d = decide(req)
+    assert isinstance(d, policy.Forward) and d.upstream_headers is req.headers
+    out = respond(req, d, 200, ("Cache-Control", "max-age=60"))
+    assert isinstance(out, policy.Pass)
+    assert b"detail=request-body" in out.cache_status
+
+
+def test_9110_9_3_1_fat_request_is_forwarded_as_sent_and_updates_nothing() -> None:
+    req = request(("Content-Length", "4"), ("If-None-Match", '"client"'))
+    d = decide(req, FRESH60, now=T + 100)  # stale: normally validated with our ETag
+    assert isinstance(d, policy.Forward)
+    assert d.entry is None and d.upstream_headers is req.headers
+    # Neither a 304 nor a 200 refreshes or replaces the stored entry.
+    assert isinstance(respond(req, d, 304, ("Cache-Control", "max-age=600")), policy.Pass)
+    assert isinstance(respond(req, d, 200, ("Cache-Control", "max-age=600")), policy.Pass)
+    head = request(("Content-Length", "4"), method="HEAD")
+    hd = decide(head, FRESH60, now=T + 100)
+    assert isinstance(hd, policy.Forward)
+    out = respond(head, hd, 200, ("Cache-Control", "max-age=90"), ("ETag", '"v1"'))
+    assert isinstance(out, policy.Pass) and out.invalidate == ()
+
+
+def test_fat_request_may_be_answered_from_a_stored_entry() -> None:
+    req = request(("Content-Length", "4"))
+    assert isinstance(decide(req, FRESH60, now=T + 10), policy.Serve)
+    swr = entry(("Cache-Control", "max-age=60, stale-while-revalidate=60"), ("ETag", '"a"'))
+    d = decide(req, swr, now=T + 70)
+    assert isinstance(d, policy.Serve) and not d.refresh  # no refresh with its headers

@@ -1,0 +1,40 @@
+"""Issue 12: the attacks on the cache, reproduced through a real proxy process, and
+shown to fail now. Each test first does what the attacker did, then what the victim
+does, and checks the victim gets the origin's own answer for them."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.proxy.conftest import Proxy
+from tests.proxy.origin import Origin
+
+
+def test_fat_get_does_not_poison_the_plain_get(client: httpx.Client, origin: Origin) -> None:
+    # The attacker: GET with a body; the origin's answer depends on it and says public.
+    attack = client.request("GET", "/reflect/fat", content=b"EVIL")
+    assert attack.content == b"answer to body EVIL"  # forwarded as it was, body and all
+    assert origin.last()["body_size"] == 4
+    assert "detail=request-body" in attack.headers["cache-status"]
+    # The victim: a plain GET gets the origin's answer to a plain GET, and it is stored.
+    plain = client.get("/reflect/fat")
+    assert plain.content == b"answer to body "
+    assert "stored" in plain.headers["cache-status"]
+    assert client.get("/reflect/fat").headers["cache-status"].startswith("edgecache; hit")
+    # A fat GET may still be answered from the stored entry; it does not replace it.
+    again = client.request("GET", "/reflect/fat", content=b"EVIL")
+    assert again.content == b"answer to body "
+    assert client.get("/reflect/fat").content == b"answer to body "
+    # HEAD with a body must not update the stored GET either.
+    client.request("HEAD", "/reflect/fat", content=b"EVIL")
+    assert client.get("/reflect/fat").content == b"answer to body "
+
+
+def test_chunked_fat_get_does_not_poison(client: httpx.Client, proxy: Proxy) -> None:
+    def body() -> object:
+        yield b"EV"
+        yield b"IL"
+
+    attack = client.request("GET", "/reflect/chunked", content=body())  # type: ignore[arg-type]
+    assert attack.content == b"answer to body EVIL"
+    assert client.get("/reflect/chunked").content == b"answer to body "
