@@ -11,7 +11,9 @@ from edgecache.core.cache_control import (
 from edgecache.core.dates import parse_http_date
 from edgecache.core.headers import (
     AGE,
+    AUTHORIZATION,
     CACHE_CONTROL,
+    COOKIE,
     DATE,
     EXPIRES,
     LAST_MODIFIED,
@@ -22,6 +24,18 @@ from edgecache.core.model import Entry, PolicyOptions
 
 # RFC 9110 §15.1: status codes that are heuristically cacheable.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+
+
+def heuristics_allowed(request_headers: Headers) -> bool:
+    """May the answer to this request get heuristic freshness (§4.2.2)?
+
+    Not when the request carried Cookie or Authorization. The RFC allows it, but such an
+    answer is likely personal, and an origin that says nothing explicit about caching
+    has not said it is shareable: web cache deception (``/account.php/x.css``, answered
+    with the account page and a Last-Modified) relies on exactly this guess. Explicit
+    freshness (max-age, s-maxage, Expires) applies as usual.
+    """
+    return COOKIE not in request_headers and AUTHORIZATION not in request_headers
 
 
 def effective_cache_control(headers: Headers, targeted_fields: tuple[bytes, ...]) -> CacheControl:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import enum
 
 from edgecache.core.cache_control import CacheControl
-from edgecache.core.freshness import HEURISTIC_STATUSES, has_explicit_expiration
+from edgecache.core.freshness import (
+    HEURISTIC_STATUSES,
+    has_explicit_expiration,
+    heuristics_allowed,
+)
 from edgecache.core.headers import (
     AGE,
     AUTHORIZATION,
@@ -35,6 +39,7 @@ class NotStored(enum.Enum):
     INCOMPLETE = "incomplete"
     TOO_LARGE = "too-large"
     REQUEST_BODY = "request-body"
+    CREDENTIALS_HEURISTIC = "credentials-heuristic"
 
 
 REQUEST_REASONS = frozenset({NotStored.METHOD, NotStored.REQUEST_BODY})
@@ -60,7 +65,8 @@ def may_store(
     ``no-store`` in request or response, no unqualified ``private`` (shared cache),
     Authorization only with ``public``, ``s-maxage`` or ``must-revalidate`` (§3.5), and
     something that makes reuse possible: explicit freshness, or a heuristically
-    cacheable status (or ``public``) with a validator.
+    cacheable status (or ``public``) with a validator, the latter never for a request
+    that carried Cookie or Authorization.
     """
     if request.method != "GET":
         return NotStored.METHOD
@@ -84,7 +90,9 @@ def may_store(
         return None
     has_validator = ETAG in headers or LAST_MODIFIED in headers
     if (status in HEURISTIC_STATUSES or cc.public) and has_validator:
-        return None
+        # Reusable only by a heuristic, which a Cookie or Authorization request's answer
+        # never gets (web cache deception, see heuristics_allowed).
+        return None if heuristics_allowed(request.headers) else NotStored.CREDENTIALS_HEURISTIC
     return NotStored.NO_FRESHNESS
 
 

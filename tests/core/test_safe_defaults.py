@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from edgecache.core import policy
+from edgecache.core.headers import CACHE_CONTROL
 from edgecache.core.model import Entry, RequestHead, has_body
 from tests.helpers import OPTIONS, entry, headers, request, request_cc
 
@@ -82,3 +83,45 @@ def test_fat_request_may_be_answered_from_a_stored_entry() -> None:
     swr = entry(("Cache-Control", "max-age=60, stale-while-revalidate=60"), ("ETag", '"a"'))
     d = decide(req, swr, now=T + 70)
     assert isinstance(d, policy.Serve) and not d.refresh  # no refresh with its headers
+
+
+# Hole 2: web cache deception (RFC 9111 §4.2.2 allows heuristics; we refuse them here)
+
+LAST_MODIFIED_30_DAYS = ("Last-Modified", "Sun, 01 Nov 1970 00:00:00 GMT")
+
+
+@pytest.mark.parametrize("credential", [("Cookie", "sid=1"), ("Authorization", "Basic eDp5")])
+def test_9111_4_2_2_no_heuristic_freshness_for_cookie_or_authorization(
+    credential: tuple[str, str],
+) -> None:
+    from edgecache.core.freshness import effective_cache_control
+    from edgecache.core.storability import NotStored, may_store
+
+    for resp in (
+        headers(LAST_MODIFIED_30_DAYS),
+        headers(LAST_MODIFIED_30_DAYS, ("Cache-Control", "public")),
+        headers(LAST_MODIFIED_30_DAYS, ("Cache-Control", "must-revalidate")),
+    ):
+        req = request(credential)
+        cc = effective_cache_control(resp, OPTIONS.targeted_fields)
+        verdict = may_store(req, request_cc(req), 200, resp, cc)
+        if credential[0] == "Authorization" and CACHE_CONTROL not in resp:
+            assert verdict is NotStored.AUTHORIZATION  # §3.5 comes first
+        else:
+            assert verdict is NotStored.CREDENTIALS_HEURISTIC, resp
+        plain = request()
+        assert may_store(plain, request_cc(plain), 200, resp, cc) is None
+    # Explicit freshness applies as today.
+    explicit = headers(LAST_MODIFIED_30_DAYS, ("Cache-Control", "public, max-age=60"))
+    req = request(credential)
+    cc = effective_cache_control(explicit, OPTIONS.targeted_fields)
+    assert may_store(req, request_cc(req), 200, explicit, cc) is None
+
+
+def test_deceived_page_answer_says_why_it_was_not_stored() -> None:
+    req = request(("Cookie", "sid=1"), target="/account.php/x.css")
+    d = decide(req)
+    assert isinstance(d, policy.Forward)
+    out = respond(req, d, 200, LAST_MODIFIED_30_DAYS)
+    assert isinstance(out, policy.Pass)
+    assert b"detail=credentials-heuristic" in out.cache_status

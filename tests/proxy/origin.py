@@ -72,6 +72,13 @@ class Origin:
                 body=b"answer to body " + head,
                 headers={"Cache-Control": "public, max-age=600"},
             )
+        if path.startswith("/account.php/"):  # PATH_INFO ignored, as PHP sites do
+            cookie = request.headers.get("Cookie")
+            return web.Response(
+                body=b"account page of " + cookie.encode() if cookie else b"please log in",
+                content_type="text/html",
+                headers={"Last-Modified": "Sun, 01 Nov 2026 00:00:00 GMT"},  # a month old
+            )
         if path == "/healthz":
             return web.Response(status=200 if self.healthy else 503, body=b"health")
         if path.endswith("/echo"):

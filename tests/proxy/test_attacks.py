@@ -38,3 +38,17 @@ def test_chunked_fat_get_does_not_poison(client: httpx.Client, proxy: Proxy) -> 
     attack = client.request("GET", "/reflect/chunked", content=body())  # type: ignore[arg-type]
     assert attack.content == b"answer to body EVIL"
     assert client.get("/reflect/chunked").content == b"answer to body "
+
+
+def test_web_cache_deception_page_is_not_stored(client: httpx.Client) -> None:
+    # The victim, logged in, is lured to a URL that looks static; the origin ignores the
+    # suffix and answers the account page with a month-old Last-Modified, no Cache-Control.
+    lured = client.get("/account.php/x.css", headers={"Cookie": "sid=victim"})
+    assert lured.content == b"account page of sid=victim"
+    status = lured.headers["cache-status"]
+    assert "stored" not in status and "detail=credentials-heuristic" in status
+    # The attacker, anonymous, asks for the same URL: the origin's anonymous answer.
+    stolen = client.get("/account.php/x.css")
+    assert stolen.content == b"please log in"
+    # Without a cookie the heuristic applies as before (RFC 9111 §4.2.2).
+    assert "stored" in stolen.headers["cache-status"]
