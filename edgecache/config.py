@@ -56,6 +56,10 @@ class Settings:
     """Stored Vary variants per URL."""
     cache_name: str = "edgecache"
     """This cache's name in Cache-Status (RFC 9211); an HTTP token."""
+    cache_set_cookie: Literal["off", "strip", "keep"] = "off"
+    """Answers with Set-Cookie: off = not stored (unless private=/no-cache= names the
+    cookie), strip = stored without Set-Cookie, keep = stored whole and the cookie
+    replayed to every client (RFC 9111 §3.1)."""
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     """RFC 9213 targeted Cache-Control fields obeyed, first present wins."""
     coalesce: bool = True
@@ -176,6 +180,12 @@ class Settings:
             self.cache_name,
             "an HTTP token (letters, digits, -._~ and similar)",
         )
+        _check(
+            self.cache_set_cookie in ("off", "strip", "keep"),
+            "cache_set_cookie",
+            self.cache_set_cookie,
+            "'off', 'strip' or 'keep'",
+        )
         for coding in self.codings:
             _check(coding in SUPPORTED, "codings", coding, f"codings among {', '.join(SUPPORTED)}")
         for name, coding in _QUALITY_SETTINGS.items():
@@ -280,6 +290,7 @@ class Settings:
             stale_retention=self.stale_retention,
             max_variants=self.max_variants,
             cache_name=self.cache_name,
+            set_cookie=self.cache_set_cookie,
         )
 
 
@@ -413,6 +424,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "stale_retention": parse_float,
     "max_variants": parse_int,
     "cache_name": _identity,
+    "cache_set_cookie": _identity,
     "targeted_fields": parse_names,
     "coalesce": parse_bool,
     "coalesce_timeout": parse_float,

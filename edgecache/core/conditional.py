@@ -14,6 +14,7 @@ from edgecache.core.headers import (
     IF_RANGE,
     IF_UNMODIFIED_SINCE,
     LAST_MODIFIED,
+    SET_COOKIE,
     Headers,
     split_list,
     strip_hop_by_hop,
@@ -78,10 +79,12 @@ def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:
     return request_headers.without(CLIENT_CONDITIONALS).with_added(validators)
 
 
-def merge_headers(stored: Headers, update: Headers) -> Headers:
+def merge_headers(stored: Headers, update: Headers, *, keep_set_cookie: bool = False) -> Headers:
     """§3.2: fields of a newer response replace stored ones, except Content-Length and
-    hop-by-hop fields."""
-    fresh = strip_hop_by_hop(update).without((CONTENT_LENGTH, b"age"))
+    hop-by-hop fields; and Set-Cookie, unless the cache keeps cookies (cache_set_cookie
+    keep): a 304 that sets a cookie must not plant it in the entry every client gets."""
+    drop = (CONTENT_LENGTH, b"age") if keep_set_cookie else (CONTENT_LENGTH, b"age", SET_COOKIE)
+    fresh = strip_hop_by_hop(update).without(drop)
     return stored.replaced(fresh)
 
 
@@ -97,7 +100,7 @@ def merge_not_modified(
     The entry's clock restarts from this exchange: Date, Age and the request/response
     times come from the new response, and the lifetime is recomputed on merged headers.
     """
-    merged = merge_headers(entry.headers, headers)
+    merged = merge_headers(entry.headers, headers, keep_set_cookie=options.set_cookie == "keep")
     cc = effective_cache_control(merged, options.targeted_fields)
     date = date_value(headers, response_time)
     return Entry(

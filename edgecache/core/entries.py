@@ -46,7 +46,7 @@ def build_entry(
     options: PolicyOptions,
 ) -> Entry:
     """A stored entry for a response already judged storable."""
-    kept = stored_headers(headers, cc, len(body))
+    kept = stored_headers(headers, cc, len(body), set_cookie=options.set_cookie)
     date = date_value(headers, response_time)
     names = parse_vary(headers) or ()
     return Entry(

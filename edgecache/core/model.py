@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+SetCookieMode = Literal["off", "strip", "keep"]
+"""What the cache does with an answer carrying Set-Cookie (setting cache_set_cookie):
+``off`` does not store it, ``strip`` stores it without the cookie, ``keep`` stores it
+whole (RFC 9111 §3.1's reading: every header is stored, the cookie replayed)."""
 
 
 class RequestHead(NamedTuple):
@@ -57,6 +62,8 @@ class PolicyOptions:
     max_variants: int = 16
     """Stored variants per URL (Vary); the oldest is dropped beyond this."""
     cache_name: str = "edgecache"
+    set_cookie: SetCookieMode = "off"
+    """Answers with Set-Cookie: not stored (off), stored without it (strip), or whole."""
 
 
 @dataclass(frozen=True, slots=True)

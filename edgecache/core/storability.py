@@ -20,7 +20,7 @@ from edgecache.core.headers import (
     Headers,
     strip_hop_by_hop,
 )
-from edgecache.core.model import RequestHead
+from edgecache.core.model import RequestHead, SetCookieMode
 from edgecache.core.surrogate import SURROGATE_FIELDS
 from edgecache.core.vary import parse_vary
 
@@ -58,6 +58,8 @@ def may_store(
     status: int,
     headers: Headers,
     cc: CacheControl,
+    *,
+    set_cookie: SetCookieMode = "off",
 ) -> NotStored | None:
     """None when a shared cache may store the response, else the first reason it may not.
 
@@ -81,10 +83,13 @@ def may_store(
         return NotStored.AUTHORIZATION
     if parse_vary(headers) is None:
         return NotStored.VARY_STAR
-    # A cookie is one user's state: keep it only where the origin said the response is
-    # shareable, or drop it from storage when it named Set-Cookie in private=/no-cache=.
+    # A cookie is one user's state. RFC 9111 §3.1 would store it with the rest, and
+    # replay it to every client; origins mark session-setting pages public by mistake
+    # often enough that no Cache-Control makes a Set-Cookie answer storable here, unless
+    # the origin named the cookie in private=/no-cache= (then it is stored without it,
+    # §5.2.2.7, §5.2.2.4) or the operator chose ``strip`` or ``keep``.
     strips_cookie = SET_COOKIE in cc.private_fields or SET_COOKIE in cc.no_cache_fields
-    if SET_COOKIE in headers and not explicitly_shared and not strips_cookie:
+    if SET_COOKIE in headers and set_cookie == "off" and not strips_cookie:
         return NotStored.SET_COOKIE
     if has_explicit_expiration(headers, cc):
         return None
@@ -96,13 +101,18 @@ def may_store(
     return NotStored.NO_FRESHNESS
 
 
-def stored_headers(headers: Headers, cc: CacheControl, body_length: int) -> Headers:
+def stored_headers(
+    headers: Headers, cc: CacheControl, body_length: int, *, set_cookie: SetCookieMode = "off"
+) -> Headers:
     """The header list kept with an entry (§3.1, §5.2.2.4, §5.2.2.7).
 
     Hop-by-hop fields and those named in Connection are dropped; so are fields named by
     ``private=`` and ``no-cache=`` (a shared cache must not reuse them) and Age, which is
     recomputed on every answer. Content-Length is set to the stored body's length.
+    Set-Cookie is kept only with ``set_cookie="keep"``.
     """
     kept = strip_hop_by_hop(headers)
     drop = {AGE, CONTENT_LENGTH} | cc.private_fields | cc.no_cache_fields | SURROGATE_FIELDS
+    if set_cookie != "keep":
+        drop.add(SET_COOKIE)
     return kept.without(drop).with_added([(CONTENT_LENGTH, str(body_length).encode())])

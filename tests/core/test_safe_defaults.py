@@ -125,3 +125,51 @@ def test_deceived_page_answer_says_why_it_was_not_stored() -> None:
     out = respond(req, d, 200, LAST_MODIFIED_30_DAYS)
     assert isinstance(out, policy.Pass)
     assert b"detail=credentials-heuristic" in out.cache_status
+
+
+# Hole 3: Set-Cookie replay (RFC 9111 §3.1 stores every field; deployed CDNs refuse)
+
+COOKIE_PAGE = (("Cache-Control", "public, max-age=30"), ("Set-Cookie", "session=alice"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "stored", "cookie_kept"),
+    [
+        pytest.param("off", False, False, id="off-not-stored"),
+        pytest.param("strip", True, False, id="strip-stored-without-cookie"),
+        pytest.param("keep", True, True, id="9111-3.1-keep-stores-everything"),
+    ],
+)
+def test_set_cookie_modes(mode: str, stored: bool, cookie_kept: bool) -> None:
+    import dataclasses
+
+    options = dataclasses.replace(OPTIONS, set_cookie=mode)  # type: ignore[arg-type]
+    req = request()
+    d = policy.lookup(req, request_cc(req), (), T, options)
+    assert isinstance(d, policy.Forward)
+    out = policy.on_response(req, request_cc(req), d, 200, headers(*COOKIE_PAGE), T, T, options)
+    assert isinstance(out, policy.Store) is stored
+    if not stored:
+        assert isinstance(out, policy.Pass) and b"detail=set-cookie" in out.cache_status
+        return
+    e = entry(*COOKIE_PAGE, options=options)
+    assert (b"set-cookie" in [n for n, _ in e.headers]) is cookie_kept
+
+
+def test_9111_3_2_304_with_set_cookie_does_not_plant_it_in_the_entry() -> None:
+    req = request()
+    d = decide(req, FRESH60, now=T + 100)
+    assert isinstance(d, policy.Forward)
+    out = respond(req, d, 304, ("ETag", '"v1"'), ("Set-Cookie", "session=bob"), now=T + 100)
+    assert isinstance(out, policy.Refreshed)
+    assert out.entry.headers.get(b"set-cookie") is None
+
+
+def test_cache_set_cookie_setting_is_validated() -> None:
+    from edgecache.config import Settings
+    from edgecache.errors import ConfigError
+
+    assert Settings().policy_options().set_cookie == "off"
+    assert Settings.from_env({"EDGECACHE_CACHE_SET_COOKIE": "strip"}).cache_set_cookie == "strip"
+    with pytest.raises(ConfigError, match="cache_set_cookie"):
+        Settings(cache_set_cookie="yes")  # type: ignore[arg-type]

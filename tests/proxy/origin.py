@@ -72,6 +72,14 @@ class Origin:
                 body=b"answer to body " + head,
                 headers={"Cache-Control": "public, max-age=600"},
             )
+        if path.startswith("/session"):  # a public page that starts a session
+            return web.Response(
+                body=b"welcome",
+                headers={
+                    "Cache-Control": "public, max-age=30",
+                    "Set-Cookie": f"session=s{len(self.requests)}; HttpOnly",
+                },
+            )
         if path.startswith("/account.php/"):  # PATH_INFO ignored, as PHP sites do
             cookie = request.headers.get("Cookie")
             return web.Response(

@@ -4,9 +4,11 @@ does, and checks the victim gets the origin's own answer for them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
-from tests.proxy.conftest import Proxy
+from tests.proxy.conftest import Proxy, start_proxy
 from tests.proxy.origin import Origin
 
 
@@ -52,3 +54,25 @@ def test_web_cache_deception_page_is_not_stored(client: httpx.Client) -> None:
     assert stolen.content == b"please log in"
     # Without a cookie the heuristic applies as before (RFC 9111 §4.2.2).
     assert "stored" in stolen.headers["cache-status"]
+
+
+def test_set_cookie_is_not_replayed(client: httpx.Client) -> None:
+    first = client.get("/session/a")
+    cookie = first.headers["set-cookie"]
+    assert "detail=set-cookie" in first.headers["cache-status"]
+    second = client.get("/session/a")
+    assert second.headers["set-cookie"] != cookie  # the origin's own, new session
+    assert "hit" not in second.headers["cache-status"]
+
+
+def test_set_cookie_strip_stores_without_the_cookie(origin: Origin, tmp_path: Path) -> None:
+    with (
+        start_proxy(tmp_path, "--upstream", origin.url, "--cache-set-cookie", "strip") as p,
+        httpx.Client(base_url=p.url, timeout=10) as c,
+    ):
+        first = c.get("/session/strip")
+        assert first.headers["set-cookie"].startswith("session=")  # this client's own
+        assert "stored" in first.headers["cache-status"]
+        hit = c.get("/session/strip")
+        assert hit.headers["cache-status"].startswith("edgecache; hit")
+        assert "set-cookie" not in hit.headers and hit.content == b"welcome"
