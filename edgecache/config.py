@@ -60,6 +60,10 @@ class Settings:
     """Answers with Set-Cookie: off = not stored (unless private=/no-cache= names the
     cookie), strip = stored without Set-Cookie, keep = stored whole and the cookie
     replayed to every client (RFC 9111 §3.1)."""
+    stale_on_error: float = 300.0
+    """When the upstream refuses, resets, times out or answers garbage, a stored entry
+    up to this many seconds stale answers instead (not when must-revalidate,
+    proxy-revalidate, no-cache or s-maxage forbid it); 0 turns it off."""
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     """RFC 9213 targeted Cache-Control fields obeyed, first present wins."""
     coalesce: bool = True
@@ -169,7 +173,7 @@ class Settings:
             self.heuristic_fraction,
             "a number from 0 to 1",
         )
-        for name in ("heuristic_max", "stale_retention"):
+        for name in ("heuristic_max", "stale_retention", "stale_on_error"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
         _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout, "seconds > 0")
         _check(self.pass_memory >= 0, "pass_memory", self.pass_memory, "seconds >= 0")
@@ -291,6 +295,7 @@ class Settings:
             max_variants=self.max_variants,
             cache_name=self.cache_name,
             set_cookie=self.cache_set_cookie,
+            stale_on_error=self.stale_on_error,
         )
 
 
@@ -425,6 +430,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_variants": parse_int,
     "cache_name": _identity,
     "cache_set_cookie": _identity,
+    "stale_on_error": parse_float,
     "targeted_fields": parse_names,
     "coalesce": parse_bool,
     "coalesce_timeout": parse_float,

@@ -15,6 +15,7 @@ from edgecache.core.headers import CONTENT_LENGTH, Headers
 from edgecache.core.model import Entry, RequestHead
 from edgecache.core.negotiation import IDENTITY
 from edgecache.core.storability import REQUEST_REASONS
+from edgecache.core.upstream import UpstreamError
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
@@ -142,6 +143,7 @@ class Engine:
         status: int,
         headers: Headers,
         request_time: float,
+        error: UpstreamError | None = None,
     ) -> policy.Outcome:
         outcome = policy.on_response(
             found.request,
@@ -152,6 +154,7 @@ class Engine:
             request_time,
             self.clock(),
             self.options,
+            error=error,
         )
         if isinstance(outcome, policy.Pass):
             for key in outcome.invalidate:
@@ -178,8 +181,12 @@ class Engine:
             declared and declared.isdigit() and int(declared) > self.settings.max_entry_bytes
         )
 
-    def on_failure(self, found: Lookup, decision: policy.Forward) -> policy.Serve | None:
-        return policy.on_failure(found.request_cc, decision.entry, self.clock(), self.options)
+    def on_failure(
+        self, found: Lookup, decision: policy.Forward, error: UpstreamError | None = None
+    ) -> policy.Serve | None:
+        return policy.on_failure(
+            found.request_cc, decision.entry, self.clock(), self.options, error=error
+        )
 
     def store_response(
         self,

@@ -20,6 +20,7 @@ from edgecache.core import policy
 from edgecache.core.headers import CACHE_STATUS, HOST, Headers
 from edgecache.core.model import RequestHead
 from edgecache.core.surrogate import without_surrogates
+from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.engine import Lookup, engine_for
 from edgecache.storage import Store
 
@@ -214,7 +215,8 @@ class CacheMiddleware:
             if message["type"] == "http.response.start":
                 headers = Headers.from_raw(message["headers"])
                 status = message["status"]
-                outcome = engine.on_response(found, decision, status, headers, request_time)
+                error = message.get(UPSTREAM_ERROR)  # the forwarder's own 502/504
+                outcome = engine.on_response(found, decision, status, headers, request_time, error)
                 state.update(
                     outcome=outcome, status=status, headers=headers, response_time=engine.clock()
                 )

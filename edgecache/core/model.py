@@ -64,6 +64,9 @@ class PolicyOptions:
     cache_name: str = "edgecache"
     set_cookie: SetCookieMode = "off"
     """Answers with Set-Cookie: not stored (off), stored without it (strip), or whole."""
+    stale_on_error: float = 300.0
+    """RFC 9111 §4.2.4: seconds past its freshness a stored entry may answer when the
+    upstream failed (refused, reset, timeout, invalid answer); 0 turns it off."""
 
 
 @dataclass(frozen=True, slots=True)

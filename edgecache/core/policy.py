@@ -54,6 +54,7 @@ from edgecache.core.headers import (
 from edgecache.core.invalidation import invalidation_targets
 from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
 from edgecache.core.storability import NotStored, may_store
+from edgecache.core.upstream import UpstreamError
 from edgecache.core.vary import matches
 
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # RFC 5861 §4: "an error"
@@ -213,9 +214,23 @@ def on_response(
     request_time: float,
     response_time: float,
     options: PolicyOptions,
+    *,
+    error: UpstreamError | None = None,
 ) -> Outcome:
-    """What to do with the upstream's answer to a forwarded request."""
+    """What to do with the upstream's answer to a forwarded request.
+
+    ``error`` says the answer is the edge's own 502/504 because the upstream failed
+    (see ``core.upstream``): a stale entry may then answer instead (``on_failure``), and
+    nothing is stored, invalidated or marked uncacheable because of it.
+    """
     name = options.cache_name
+    if error is not None:
+        fwd = decision.fwd
+        if isinstance(decision, Forward):
+            stale = on_failure(request_cc, decision.entry, response_time, options, error=error)
+            if stale is not None:
+                return stale
+        return Pass(cache_status(name, fwd=fwd, detail=error.detail))
     if isinstance(decision, Bypass):
         targets = invalidation_targets(request, status, headers)  # §4.4
         return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), tuple(targets))
@@ -267,27 +282,37 @@ def on_failure(
     now: float,
     options: PolicyOptions,
     fwd_status: int | None = None,
+    *,
+    error: UpstreamError | None = None,
 ) -> Serve | None:
-    """RFC 5861 §4 stale-if-error: may ``entry`` answer when the upstream failed?
+    """May ``entry`` answer when the upstream failed?
 
-    The response's own stale-if-error allows it even beside must-revalidate (the origin
-    said both); a client's stale-if-error request directive does not override a
-    response that forbids stale use (§4.2.4).
+    RFC 5861 §4 stale-if-error first: the response's own stale-if-error allows it even
+    beside must-revalidate (the origin said both); a client's stale-if-error request
+    directive does not override a response that forbids stale use (§4.2.4).
+
+    Then, when the upstream gave no answer at all (``error``), stale-on-error: RFC 9111
+    §4.2.4 lets a disconnected cache serve stale, up to ``options.stale_on_error``
+    seconds past freshness, unless the response forbade stale use: must-revalidate,
+    proxy-revalidate and s-maxage (all in ``entry.must_revalidate``, §5.2.2.2, §5.2.2.8,
+    §5.2.2.10) or no-cache (§5.2.2.4). Cache-Status says ``fwd=stale`` and the error.
     """
     if entry is None:
         return None
     staleness = current_age(entry, now) - entry.freshness_lifetime
     allowed = entry.stale_if_error
-    if not (entry.must_revalidate or entry.no_cache) and request_cc.stale_if_error not in (
-        None,
-        INVALID,
-    ):
+    forbidden = entry.must_revalidate or entry.no_cache
+    if not forbidden and request_cc.stale_if_error not in (None, INVALID):
         allowed = max(allowed, float(request_cc.stale_if_error))
-    if staleness > allowed:
+    name = options.cache_name
+    if staleness <= allowed:
+        member = cache_status(
+            name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
+        )
+        return Serve(entry, member)
+    if error is None or forbidden or staleness > options.stale_on_error:
         return None
-    member = cache_status(
-        options.cache_name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
-    )
+    member = cache_status(name, fwd=Fwd.STALE, ttl=-staleness, detail=error.detail)
     return Serve(entry, member)
 
 

@@ -173,3 +173,92 @@ def test_cache_set_cookie_setting_is_validated() -> None:
     assert Settings.from_env({"EDGECACHE_CACHE_SET_COOKIE": "strip"}).cache_set_cookie == "strip"
     with pytest.raises(ConfigError, match="cache_set_cookie"):
         Settings(cache_set_cookie="yes")  # type: ignore[arg-type]
+
+
+# Hole 4: stale when the upstream is down (RFC 9111 §4.2.4: a disconnected cache may
+# serve stale unless a directive forbids it)
+
+
+def _failed(e: Entry, error: object, now: float) -> policy.Outcome:
+    from edgecache.core.upstream import UpstreamError
+
+    assert isinstance(error, UpstreamError)
+    req = request()
+    d = decide(req, e, now=now)
+    assert isinstance(d, policy.Forward)
+    return policy.on_response(
+        req, request_cc(req), d, error.status, headers(), now, now, OPTIONS, error=error
+    )
+
+
+@pytest.mark.parametrize("error", ["refused", "reset", "timeout", "invalid"])
+def test_9111_4_2_4_stale_on_error_serves_with_cache_status(error: str) -> None:
+    from edgecache.core.upstream import UpstreamError
+
+    kind = UpstreamError(error)
+    e = entry(("Cache-Control", "max-age=60"))
+    out = _failed(e, kind, T + 100)
+    assert isinstance(out, policy.Serve) and out.entry is e
+    assert out.cache_status == f"edgecache; fwd=stale; ttl=-40; detail=upstream-{error}".encode()
+    assert policy.on_failure(request_cc(request()), e, T + 360, OPTIONS, error=kind) is not None
+    # Past the limit (300 s after freshness): the edge's own 502/504 goes out.
+    late = _failed(e, kind, T + 361)
+    assert isinstance(late, policy.Pass) and f"detail=upstream-{error}".encode() in (
+        late.cache_status
+    )
+
+
+@pytest.mark.parametrize(
+    "directive",
+    [
+        pytest.param("must-revalidate", id="9111-5.2.2.2-must-revalidate"),
+        pytest.param("proxy-revalidate", id="9111-5.2.2.8-proxy-revalidate"),
+        pytest.param("no-cache", id="9111-5.2.2.4-no-cache"),
+        pytest.param("s-maxage=60", id="9111-5.2.2.10-s-maxage"),
+    ],
+)
+def test_9111_4_2_4_stale_on_error_forbidden_by(directive: str) -> None:
+    from edgecache.core.upstream import UpstreamError
+
+    e = entry(("Cache-Control", f"max-age=60, {directive}"), ("ETag", '"a"'))
+    out = _failed(e, UpstreamError.REFUSED, T + 100)
+    assert isinstance(out, policy.Pass)
+    assert out.cache_status == b"edgecache; fwd=stale; detail=upstream-refused"
+
+
+def test_stale_on_error_zero_turns_it_off_and_origin_502_is_not_a_failure() -> None:
+    import dataclasses
+
+    from edgecache.core.upstream import UpstreamError
+
+    e = entry(("Cache-Control", "max-age=60"))
+    off = dataclasses.replace(OPTIONS, stale_on_error=0.0)
+    reset = UpstreamError.RESET
+    assert policy.on_failure(request_cc(request()), e, T + 61, off, error=reset) is None
+    # The origin's own 502 (no error attached) is an answer: passed on, as today.
+    req = request()
+    d = decide(req, e, now=T + 100)
+    assert isinstance(d, policy.Forward)
+    assert isinstance(respond(req, d, 502, now=T + 100), policy.Pass)
+
+
+def test_5861_4_stale_if_error_behaviour_unchanged_on_upstream_failure() -> None:
+    from edgecache.core.upstream import UpstreamError
+
+    e = entry(("Cache-Control", "max-age=60, must-revalidate, stale-if-error=1000"))
+    out = _failed(e, UpstreamError.TIMEOUT, T + 500)
+    assert isinstance(out, policy.Serve) and b"detail=stale-if-error" in out.cache_status
+
+
+def test_stale_on_error_entries_are_kept_long_enough() -> None:
+    from edgecache.core.entries import retention
+
+    assert retention(entry(("Cache-Control", "max-age=60")), T, OPTIONS) == 360
+    assert retention(entry(("Cache-Control", "max-age=60, must-revalidate")), T, OPTIONS) == 60
+
+
+def test_upstream_error_statuses() -> None:
+    from edgecache.core.upstream import UpstreamError
+
+    assert UpstreamError.TIMEOUT.status == 504
+    assert {e.status for e in UpstreamError if e is not UpstreamError.TIMEOUT} == {502}

@@ -21,6 +21,8 @@ class Origin:
         self.cancelled = threading.Event()
         self.failing = False
         self.healthy = True
+        self.delay = 0.0
+        """Seconds /cc waits before answering (to make the proxy time out)."""
         self.url = ""
 
     def last(self) -> dict[str, Any]:
@@ -71,6 +73,12 @@ class Origin:
             return web.Response(
                 body=b"answer to body " + head,
                 headers={"Cache-Control": "public, max-age=600"},
+            )
+        if path.startswith("/cc/"):  # Cache-Control from the query: /cc/x?cc=max-age=1
+            await asyncio.sleep(self.delay)
+            return web.Response(
+                body=f"cc answer {len(self.requests)}".encode(),
+                headers={"Cache-Control": request.query.get("cc", "max-age=60")},
             )
         if path.startswith("/session"):  # a public page that starts a session
             return web.Response(
