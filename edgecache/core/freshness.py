@@ -7,6 +7,7 @@ from edgecache.core.cache_control import (
     CacheControl,
     parse_cache_control,
     parse_delta_seconds,
+    parse_targeted,
 )
 from edgecache.core.dates import parse_http_date
 from edgecache.core.headers import (
@@ -42,13 +43,14 @@ def effective_cache_control(headers: Headers, targeted_fields: tuple[bytes, ...]
     """The directives this cache obeys.
 
     RFC 9213 §2.2: a cache that recognises a targeted field (CDN-Cache-Control, or its
-    own) uses the first one present and valid, and then ignores Cache-Control.
+    own) uses the first one present and valid, and then ignores Cache-Control. A field
+    that fails to parse as a Dictionary is ignored whole (§2.1, ``parse_targeted``).
     """
     for name in targeted_fields:
         raw = headers.get_joined(name)
         if raw is not None:
-            cc = parse_cache_control(raw)
-            if not cc.is_empty:
+            cc = parse_targeted(raw)
+            if cc is not None:
                 return cc
     return parse_cache_control(headers.get_joined(CACHE_CONTROL))
 
