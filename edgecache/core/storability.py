@@ -40,11 +40,21 @@ class NotStored(enum.Enum):
     TOO_LARGE = "too-large"
     REQUEST_BODY = "request-body"
     CREDENTIALS_HEURISTIC = "credentials-heuristic"
+    MUST_UNDERSTAND = "must-understand"
 
 
 REQUEST_REASONS = frozenset({NotStored.METHOD, NotStored.REQUEST_BODY})
 """Reasons that speak of one request, not of the URL's answers: they do not mark the URL
 as uncacheable (hit-for-pass), or one odd request would slow every later miss."""
+
+
+# RFC 9111 §5.2.2.3: the status codes whose caching requirements this cache implements
+# in full, for answers marked must-understand: the final codes of RFC 9110 §15 that a
+# cache stores as they are. Not 206 (ranges are not assembled), not 304 (not a complete
+# response), and no code whose meaning this cache does not know.
+MUST_UNDERSTAND_STATUSES = frozenset(
+    {200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501}
+)
 
 
 def _status_understood(status: int) -> bool:
@@ -74,7 +84,12 @@ def may_store(
         return NotStored.METHOD
     if not _status_understood(status):
         return NotStored.STATUS
-    if request_cc.no_store or cc.no_store:
+    # §5.2.2.3: must-understand limits storing to caches that know the status code's
+    # requirements; those ignore the no-store sent beside it for older caches.
+    must_understand = "must-understand" in cc.extensions
+    if must_understand and status not in MUST_UNDERSTAND_STATUSES:
+        return NotStored.MUST_UNDERSTAND
+    if request_cc.no_store or (cc.no_store and not must_understand):
         return NotStored.NO_STORE
     if cc.private:
         return NotStored.PRIVATE

@@ -262,3 +262,45 @@ def test_upstream_error_statuses() -> None:
 
     assert UpstreamError.TIMEOUT.status == 504
     assert {e.status for e in UpstreamError if e is not UpstreamError.TIMEOUT} == {502}
+
+
+# RFC 9111 §5.2.2.3 must-understand
+
+
+@pytest.mark.parametrize(
+    ("cc", "status", "expected"),
+    [
+        pytest.param("max-age=60, must-understand, no-store", 200, None, id="understood-200"),
+        pytest.param("max-age=60, must-understand, no-store", 404, None, id="understood-404"),
+        pytest.param(
+            "max-age=60, must-understand, no-store", 299, "must-understand", id="unknown-299"
+        ),
+        pytest.param(
+            "max-age=60, must-understand", 500, "must-understand", id="not-in-the-list-500"
+        ),
+        pytest.param("max-age=60, no-store", 200, "no-store", id="no-store-alone"),
+        pytest.param(
+            "max-age=60, must-understand, private", 200, "private", id="other-rules-still-apply"
+        ),
+    ],
+)
+def test_9111_5_2_2_3_must_understand(cc: str, status: int, expected: str | None) -> None:
+    from edgecache.core.freshness import effective_cache_control
+    from edgecache.core.storability import may_store
+
+    for field in ("Cache-Control", "CDN-Cache-Control"):
+        resp = headers((field, cc))
+        parsed = effective_cache_control(resp, OPTIONS.targeted_fields)
+        req = request()
+        reason = may_store(req, request_cc(req), status, resp, parsed)
+        assert (None if reason is None else reason.value) == expected, field
+
+
+def test_9111_5_2_2_3_request_no_store_still_wins() -> None:
+    from edgecache.core.freshness import effective_cache_control
+    from edgecache.core.storability import NotStored, may_store
+
+    resp = headers(("Cache-Control", "max-age=60, must-understand, no-store"))
+    req = request(("Cache-Control", "no-store"))
+    cc = effective_cache_control(resp, OPTIONS.targeted_fields)
+    assert may_store(req, request_cc(req), 200, resp, cc) is NotStored.NO_STORE
