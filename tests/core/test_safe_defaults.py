@@ -304,3 +304,43 @@ def test_9111_5_2_2_3_request_no_store_still_wins() -> None:
     req = request(("Cache-Control", "no-store"))
     cc = effective_cache_control(resp, OPTIONS.targeted_fields)
     assert may_store(req, request_cc(req), 200, resp, cc) is NotStored.NO_STORE
+
+
+# RFC 9111 §4.1 Vary: normalising content-negotiation lists
+
+
+@pytest.mark.parametrize(
+    ("stored", "incoming", "same"),
+    [
+        pytest.param("en-US, fr;q=0.5", "fr; q=0.50 ,EN-us", True, id="case-order-whitespace"),
+        pytest.param("en-US, fr;q=0.5", "en-us;q=1.0,fr;q=0.5", True, id="q-1-is-default"),
+        pytest.param("de;q=0.8, en", "en,de;q=0.800", True, id="weights-order-members"),
+        pytest.param("en, fr", "fr, en", False, id="equal-weights-keep-order"),
+        pytest.param("en", "en;q=0.5", False, id="different-weights"),
+        pytest.param("en, fr;q=0", "en", False, id="q-0-is-meaningful"),
+    ],
+)
+def test_9111_4_1_accept_language_normalised(stored: str, incoming: str, same: bool) -> None:
+    e = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept-Language"),
+        req=request(("Accept-Language", stored)),
+    )
+    d = decide(request(("Accept-Language", incoming)), e)
+    assert isinstance(d, policy.Serve) is same
+
+
+def test_9111_4_1_accept_media_ranges_normalised_keeping_parameter_values() -> None:
+    from edgecache.core.vary import normalise_weighted_list
+
+    assert normalise_weighted_list(b"*/*;q=0.1, Text/HTML;Level=1") == (
+        b"text/html;level=1,*/*;q=0.1"
+    )
+    assert normalise_weighted_list(b"text/plain;format=Flowed") == b"text/plain;format=Flowed"
+    e = entry(
+        ("Cache-Control", "max-age=60"),
+        ("Vary", "Accept, Accept-Charset"),
+        req=request(("Accept", "text/html, */*;q=0.1"), ("Accept-Charset", "UTF-8")),
+    )
+    req = request(("Accept", "*/*; q=0.1,TEXT/html"), ("Accept-Charset", "utf-8"))
+    assert isinstance(decide(req, e), policy.Serve)
