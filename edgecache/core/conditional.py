@@ -60,9 +60,10 @@ def is_not_modified(request_headers: Headers, entry: Entry) -> bool:
 
 
 def has_precondition_cache_cannot_answer(request_headers: Headers) -> bool:
-    """If-Match, If-Unmodified-Since and If-Range are left to the origin."""
+    """If-Match and If-Unmodified-Since are left to the origin. (If-Range the cache
+    answers itself: see ``core.ranges.select_range``.)"""
     h = request_headers
-    return IF_MATCH in h or IF_UNMODIFIED_SINCE in h or IF_RANGE in h
+    return IF_MATCH in h or IF_UNMODIFIED_SINCE in h
 
 
 def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:

@@ -43,16 +43,21 @@ from edgecache.core.headers import (
     AGE,
     CACHE_CONTROL,
     CACHE_STATUS,
+    CONTENT_ENCODING,
+    CONTENT_LENGTH,
     CONTENT_LOCATION,
+    CONTENT_RANGE,
     DATE,
     ETAG,
     EXPIRES,
     LAST_MODIFIED,
+    RANGE,
     VARY,
     Headers,
 )
 from edgecache.core.invalidation import invalidation_targets
 from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
+from edgecache.core.ranges import UNSATISFIABLE, content_range, select_range
 from edgecache.core.storability import NotStored, may_store
 from edgecache.core.upstream import UpstreamError
 from edgecache.core.vary import matches
@@ -346,10 +351,40 @@ def answer(
         return Answer(304, kept + extra, b"")
     if request.method == "HEAD":
         return Answer(entry.status, entry.headers.pairs + extra, b"")
+    if RANGE in request.headers and entry.status == 200:
+        ranged = _range_answer(request, entry, extra)
+        if ranged is not None:
+            return ranged
     copy = entry.encoded.get(coding)
     if copy is not None:
         return Answer(entry.status, copy[0] + extra, copy[1])
     return Answer(entry.status, entry.headers.pairs + extra, entry.body, coding == "identity")
+
+
+def _range_answer(
+    request: RequestHead, entry: Entry, extra: list[tuple[bytes, bytes]]
+) -> Answer | None:
+    """RFC 9110 §14: one satisfiable range of a stored 200 as 206 with Content-Range, an
+    unsatisfiable one as 416 (§15.5.17); None to send the whole (several ranges, another
+    unit, an If-Range naming another representation). Only the stored representation
+    as it came is ranged, never an encoded copy of ours, and not one the origin encoded
+    (identity only: a range of compressed bytes is rarely what a client can use)."""
+    if entry.headers.get(CONTENT_ENCODING) not in (None, b"identity"):
+        return None
+    size = len(entry.body)
+    span = select_range(request.headers, size, entry.etag, entry.last_modified)
+    if span is None:
+        return None
+    if span == UNSATISFIABLE:
+        unsatisfied = [(CONTENT_RANGE, b"bytes */%d" % size), (CONTENT_LENGTH, b"0")]
+        return Answer(416, unsatisfied + extra, b"")
+    start, end = span
+    kept = [(n, v) for n, v in entry.headers if n != CONTENT_LENGTH]
+    part = [
+        (CONTENT_RANGE, content_range(start, end, size)),
+        (CONTENT_LENGTH, b"%d" % (end - start + 1)),
+    ]
+    return Answer(206, kept + part + extra, entry.body[start : end + 1])
 
 
 def gateway_timeout(member: bytes) -> Answer:

@@ -1,8 +1,14 @@
-"""Byte ranges (RFC 9110 §14): one range served as 206, anything else as the whole."""
+"""Byte ranges (RFC 9110 §14): one range served as 206, anything else as the whole.
+
+The one place for the rule, used by the static files and by answers from the cache.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from edgecache.core.dates import parse_http_date
+from edgecache.core.headers import IF_RANGE, RANGE, Headers
 
 UNSATISFIABLE: Literal["unsatisfiable"] = "unsatisfiable"
 RangeChoice = tuple[int, int] | Literal["unsatisfiable"] | None
@@ -43,3 +49,30 @@ def parse_range(
 
 def content_range(start: int, end: int, size: int) -> bytes:
     return f"bytes {start}-{end}/{size}".encode()
+
+
+def if_range_matches(value: bytes, etag: bytes | None, last_modified: float | None) -> bool:
+    """RFC 9110 §13.1.5: does the If-Range validator still name this representation?
+
+    An entity-tag must match by strong comparison (a weak tag never matches); a date
+    must be exactly the Last-Modified. Anything else: send the whole representation.
+    """
+    value = value.strip()
+    if value.startswith((b'"', b"W/")):
+        return etag is not None and not etag.startswith(b"W/") and value == etag.strip()
+    date = parse_http_date(value)
+    return date is not None and last_modified is not None and date == last_modified
+
+
+def select_range(
+    request_headers: Headers, size: int, etag: bytes | None, last_modified: float | None
+) -> RangeChoice:
+    """The range a GET asks of a ``size``-byte representation with these validators:
+    Range (§14.2) unless an If-Range says the client's copy is another one (§13.1.5)."""
+    value = request_headers.get(RANGE)
+    if value is None:
+        return None
+    if_range = request_headers.get(IF_RANGE)
+    if if_range is not None and not if_range_matches(if_range, etag, last_modified):
+        return None
+    return parse_range(value, size)

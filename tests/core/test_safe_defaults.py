@@ -6,6 +6,8 @@ where the RFC allows more than a shared cache should do by default.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from edgecache.core import policy
@@ -141,8 +143,6 @@ COOKIE_PAGE = (("Cache-Control", "public, max-age=30"), ("Set-Cookie", "session=
     ],
 )
 def test_set_cookie_modes(mode: str, stored: bool, cookie_kept: bool) -> None:
-    import dataclasses
-
     options = dataclasses.replace(OPTIONS, set_cookie=mode)  # type: ignore[arg-type]
     req = request()
     d = policy.lookup(req, request_cc(req), (), T, options)
@@ -227,8 +227,6 @@ def test_9111_4_2_4_stale_on_error_forbidden_by(directive: str) -> None:
 
 
 def test_stale_on_error_zero_turns_it_off_and_origin_502_is_not_a_failure() -> None:
-    import dataclasses
-
     from edgecache.core.upstream import UpstreamError
 
     e = entry(("Cache-Control", "max-age=60"))
@@ -344,3 +342,87 @@ def test_9111_4_1_accept_media_ranges_normalised_keeping_parameter_values() -> N
     )
     req = request(("Accept", "*/*; q=0.1,TEXT/html"), ("Accept-Charset", "utf-8"))
     assert isinstance(decide(req, e), policy.Serve)
+
+
+# RFC 9110 §14: ranges answered from a stored full entry
+
+RANGED = entry(
+    ("Cache-Control", "max-age=60"),
+    ("ETag", '"r1"'),
+    ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ("Content-Type", "text/plain"),
+    body=b"0123456789",
+)
+
+
+def ranged(*pairs: tuple[str, str], e: Entry = RANGED, method: str = "GET") -> policy.Answer:
+    req = request(*pairs, method=method)
+    d = decide(req, e, now=T + 1)
+    assert isinstance(d, policy.Serve), d
+    return policy.answer(req, d.entry, d.cache_status, T + 1, coding="br")
+
+
+@pytest.mark.parametrize(
+    ("value", "body", "content_range"),
+    [
+        pytest.param("bytes=2-5", b"2345", b"bytes 2-5/10", id="9110-14.1.2-first-last"),
+        pytest.param("bytes=7-", b"789", b"bytes 7-9/10", id="9110-14.1.2-open-ended"),
+        pytest.param("bytes=-3", b"789", b"bytes 7-9/10", id="9110-14.1.2-suffix"),
+        pytest.param("bytes=8-100", b"89", b"bytes 8-9/10", id="9110-14.1.2-end-clamped"),
+    ],
+)
+def test_9110_14_single_range_is_206(value: str, body: bytes, content_range: bytes) -> None:
+    a = ranged(("Range", value))
+    assert a.status == 206 and a.body == body and a.final
+    h = dict(a.headers)
+    assert h[b"content-range"] == content_range
+    assert h[b"content-length"] == str(len(body)).encode()
+    assert [n for n, _ in a.headers].count(b"content-length") == 1
+    assert b"age" in h and b"cache-status" in h and h[b"etag"] == b'"r1"'
+
+
+def test_9110_15_5_17_unsatisfiable_range_is_416() -> None:
+    a = ranged(("Range", "bytes=10-"))
+    assert a.status == 416 and a.body == b""
+    assert dict(a.headers)[b"content-range"] == b"bytes */10"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "status"),
+    [
+        pytest.param((("If-Range", '"r1"'),), 206, id="9110-13.1.5-etag-matches"),
+        pytest.param((("If-Range", '"old"'),), 200, id="9110-13.1.5-etag-differs"),
+        pytest.param((("If-Range", 'W/"r1"'),), 200, id="9110-13.1.5-weak-never-matches"),
+        pytest.param(
+            (("If-Range", "Sun, 06 Nov 1994 08:49:37 GMT"),), 206, id="9110-13.1.5-date-exact"
+        ),
+        pytest.param(
+            (("If-Range", "Sun, 06 Nov 1994 08:49:38 GMT"),), 200, id="9110-13.1.5-date-differs"
+        ),
+    ],
+)
+def test_9110_13_1_5_if_range(pairs: tuple[tuple[str, str], ...], status: int) -> None:
+    a = ranged(("Range", "bytes=0-1"), *pairs)
+    assert a.status == status
+    assert a.body == (b"01" if status == 206 else b"0123456789")
+
+
+def test_9110_14_whole_representation_when_range_does_not_apply() -> None:
+    assert ranged(("Range", "bytes=0-1,4-5")).status == 200  # several ranges: the whole
+    assert ranged(("Range", "items=0-1")).status == 200
+    assert ranged(("If-Range", '"r1"')).status == 200  # If-Range without Range: ignored
+    head = ranged(("Range", "bytes=0-1"), method="HEAD")
+    assert head.status == 200 and head.body == b""  # §14.2: Range is for GET
+    # §13.2.2: If-None-Match is evaluated before Range.
+    assert ranged(("Range", "bytes=0-1"), ("If-None-Match", '"r1"')).status == 304
+
+
+def test_encoded_entries_are_never_ranged() -> None:
+    encoded = entry(
+        ("Cache-Control", "max-age=60"), ("Content-Encoding", "gzip"), body=b"\x1f\x8b..."
+    )
+    assert ranged(("Range", "bytes=0-1"), e=encoded).status == 200
+    # Our own encoded copy is not what a Range request gets: identity bytes are ranged.
+    copy = dataclasses.replace(RANGED, encoded={"br": ([(b"content-encoding", b"br")], b"BR")})
+    a = ranged(("Range", "bytes=0-1"), e=copy)
+    assert a.status == 206 and a.body == b"01"

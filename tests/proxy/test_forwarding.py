@@ -201,3 +201,20 @@ def test_head_and_bodiless_statuses(client: httpx.Client) -> None:
     assert head.content == b""
     assert client.get("/status/204").status_code == 204
     assert client.get("/echo").status_code == 200  # the connection is still in shape
+
+
+def test_9110_14_ranges_answered_from_the_cache(client: httpx.Client, origin: Origin) -> None:
+    full = client.get("/cached?ranges", headers={"Accept-Encoding": "identity"})
+    assert full.status_code == 200 and "stored" in full.headers["cache-status"]
+    seen = len(origin.requests)
+    part = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "Accept-Encoding": "br"})
+    assert part.status_code == 206 and part.content == b"cached"
+    assert part.headers["content-range"] == f"bytes 0-5/{len(full.content)}"
+    assert "content-encoding" not in part.headers
+    assert part.headers["cache-status"].startswith("edgecache; hit")
+    assert client.get("/cached?ranges", headers={"Range": "bytes=9999-"}).status_code == 416
+    ok = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "If-Range": '"c1"'})
+    assert ok.status_code == 206
+    other = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "If-Range": '"c0"'})
+    assert other.status_code == 200 and other.content == full.content
+    assert len(origin.requests) == seen  # every one answered by the cache
