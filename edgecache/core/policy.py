@@ -235,7 +235,8 @@ def on_response(
             stale = on_failure(request_cc, decision.entry, response_time, options, error=error)
             if stale is not None:
                 return stale
-        return Pass(cache_status(name, fwd=fwd, detail=error.detail))
+        member = cache_status(name, fwd=fwd, detail=error.detail)
+        return Pass(member, reason=NotStored.UPSTREAM_ERROR)
     if isinstance(decision, Bypass):
         targets = invalidation_targets(request, status, headers)  # §4.4
         return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), tuple(targets))

@@ -41,6 +41,9 @@ class NotStored(enum.Enum):
     REQUEST_BODY = "request-body"
     CREDENTIALS_HEURISTIC = "credentials-heuristic"
     MUST_UNDERSTAND = "must-understand"
+    UPSTREAM_ERROR = "upstream-error"
+    """No answer came from the upstream (core.upstream); marks the URL for hit-for-pass
+    like any uncacheable answer, so waiting requests do not queue behind a dead one."""
 
 
 REQUEST_REASONS = frozenset({NotStored.METHOD, NotStored.REQUEST_BODY})

@@ -426,3 +426,18 @@ def test_encoded_entries_are_never_ranged() -> None:
     copy = dataclasses.replace(RANGED, encoded={"br": ([(b"content-encoding", b"br")], b"BR")})
     a = ranged(("Range", "bytes=0-1"), e=copy)
     assert a.status == 206 and a.body == b"01"
+
+
+def test_upstream_failure_without_stale_entry_marks_like_an_uncacheable_answer() -> None:
+    from edgecache.core.storability import REQUEST_REASONS, NotStored
+    from edgecache.core.upstream import UpstreamError
+
+    req = request()
+    d = decide(req)
+    assert isinstance(d, policy.Forward)
+    out = policy.on_response(
+        req, request_cc(req), d, 504, headers(), T, T, OPTIONS, error=UpstreamError.TIMEOUT
+    )
+    assert isinstance(out, policy.Pass) and out.reason is NotStored.UPSTREAM_ERROR
+    assert out.reason not in REQUEST_REASONS  # later misses skip coalescing for a while
+    assert out.cache_status == b"edgecache; fwd=uri-miss; detail=upstream-timeout"
