@@ -57,7 +57,13 @@ from edgecache.core.headers import (
 )
 from edgecache.core.invalidation import invalidation_targets
 from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
-from edgecache.core.ranges import UNSATISFIABLE, content_range, select_range
+from edgecache.core.ranges import (
+    UNSATISFIABLE,
+    content_range,
+    part_answers,
+    select_range,
+    stored_part,
+)
 from edgecache.core.storability import NotStored, may_store
 from edgecache.core.upstream import UpstreamError
 from edgecache.core.vary import matches
@@ -161,10 +167,13 @@ def _lookup(
 ) -> Decision:
     name = options.cache_name
     entry = select_variant(variants, request.headers)
+    miss = Fwd.VARY_MISS if variants else Fwd.URI_MISS
+    if entry is not None and entry.status == 206 and not _part_fits(request, entry):
+        entry, miss = None, Fwd.PARTIAL  # RFC 9111 §3.4: a stored part answers only within
     if entry is None:
         if request_cc.only_if_cached:
             return GatewayTimeout(cache_status(name, fwd=Fwd.MISS, detail="only-if-cached"))
-        return Forward(Fwd.VARY_MISS if variants else Fwd.URI_MISS, request.headers)
+        return Forward(miss, request.headers)
     if has_precondition_cache_cannot_answer(request.headers):
         return Forward(Fwd.REQUEST, request.headers)
 
@@ -185,6 +194,14 @@ def _lookup(
     if request_cc.only_if_cached:
         return GatewayTimeout(cache_status(name, fwd=validate, detail="only-if-cached"))
     return Forward(validate, revalidation_headers(request.headers, entry), entry)
+
+
+def _part_fits(request: RequestHead, entry: Entry) -> bool:
+    """Does a GET ask for a range the stored 206 contains (§3.4)?"""
+    return request.method == "GET" and (
+        part_answers(request.headers, entry.headers, entry.etag, entry.last_modified)
+        is not None
+    )
 
 
 def background_revalidation(request: RequestHead, entry: Entry) -> Forward:
@@ -356,6 +373,8 @@ def answer(
         ranged = _range_answer(request, entry, extra)
         if ranged is not None:
             return ranged
+    if entry.status == 206:  # a stored part: lookup made sure it holds the range
+        return _part_answer(request, entry, extra)
     copy = entry.encoded.get(coding)
     if copy is not None:
         return Answer(entry.status, copy[0] + extra, copy[1])
@@ -386,6 +405,24 @@ def _range_answer(
         (CONTENT_LENGTH, b"%d" % (end - start + 1)),
     ]
     return Answer(206, kept + part + extra, entry.body[start : end + 1])
+
+
+def _part_answer(
+    request: RequestHead, entry: Entry, extra: list[tuple[bytes, bytes]]
+) -> Answer:
+    """The range asked of a stored 206 that contains it (RFC 9111 §3.4)."""
+    span = part_answers(request.headers, entry.headers, entry.etag, entry.last_modified)
+    part = stored_part(entry.headers)
+    if span is None or part is None:  # not reached: lookup forwards such requests
+        return Answer(entry.status, entry.headers.pairs + extra, entry.body)
+    start, end, size = span
+    kept = [(n, v) for n, v in entry.headers if n not in (CONTENT_LENGTH, CONTENT_RANGE)]
+    sent = [
+        (CONTENT_RANGE, content_range(start, end, size)),
+        (CONTENT_LENGTH, b"%d" % (end - start + 1)),
+    ]
+    offset = part[0]
+    return Answer(206, kept + sent + extra, entry.body[start - offset : end - offset + 1])
 
 
 def gateway_timeout(member: bytes) -> Answer:

@@ -21,6 +21,7 @@ from edgecache.core.headers import (
     strip_hop_by_hop,
 )
 from edgecache.core.model import RequestHead, SetCookieMode
+from edgecache.core.ranges import stored_part
 from edgecache.core.surrogate import SURROGATE_FIELDS
 from edgecache.core.vary import parse_vary
 
@@ -61,7 +62,8 @@ MUST_UNDERSTAND_STATUSES = frozenset(
 
 
 def _status_understood(status: int) -> bool:
-    # Partial content is not assembled and a 304 is not a complete response (§3, §3.3).
+    # Partial content is not assembled and a 304 is not a complete response (§3, §3.3);
+    # a 206 is stored as a part only (may_store).
     return 200 <= status <= 599 and status not in (206, 304)
 
 
@@ -85,7 +87,8 @@ def may_store(
     """
     if request.method != "GET":
         return NotStored.METHOD
-    if not _status_understood(status):
+    # §3.3: a 206 is stored only as a part this cache can reuse (see core.ranges).
+    if not _status_understood(status) and not (status == 206 and stored_part(headers)):
         return NotStored.STATUS
     # §5.2.2.3: must-understand limits storing to caches that know the status code's
     # requirements; those ignore the no-store sent beside it for older caches.

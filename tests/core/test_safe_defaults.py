@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from edgecache.core import policy
+from edgecache.core.cache_status import Fwd
 from edgecache.core.headers import CACHE_CONTROL
 from edgecache.core.model import Entry, RequestHead, has_body
 from tests.helpers import OPTIONS, entry, headers, request, request_cc
@@ -441,3 +442,63 @@ def test_upstream_failure_without_stale_entry_marks_like_an_uncacheable_answer()
     assert isinstance(out, policy.Pass) and out.reason is NotStored.UPSTREAM_ERROR
     assert out.reason not in REQUEST_REASONS  # later misses skip coalescing for a while
     assert out.cache_status == b"edgecache; fwd=uri-miss; detail=upstream-timeout"
+
+
+# RFC 9111 §3.3-3.4: a stored 206 reused for the same or a contained range
+
+PART = (
+    ("Cache-Control", "max-age=60"),
+    ("ETag", '"p1"'),
+    ("Content-Range", "bytes 10-19/100"),
+)
+
+
+def test_9111_3_3_206_with_validator_and_one_range_is_stored() -> None:
+    from edgecache.core.freshness import effective_cache_control
+    from edgecache.core.storability import NotStored, may_store
+
+    def verdict(*pairs: tuple[str, str]) -> NotStored | None:
+        req = request(("Range", "bytes=10-19"))
+        resp = headers(*pairs)
+        cc = effective_cache_control(resp, OPTIONS.targeted_fields)
+        return may_store(req, request_cc(req), 206, resp, cc)
+
+    assert verdict(*PART) is None
+    assert verdict(PART[0], PART[2]) is NotStored.STATUS  # no validator
+    assert verdict(PART[0], ("ETag", 'W/"p1"'), PART[2]) is NotStored.STATUS  # weak
+    assert verdict(PART[0], PART[1], ("Content-Range", "bytes 10-19/*")) is NotStored.STATUS
+    assert verdict(PART[0], PART[1]) is NotStored.STATUS  # no Content-Range
+
+
+def test_9111_3_4_stored_part_answers_the_same_or_a_contained_range() -> None:
+    part = entry(*PART, status=206, body=b"ABCDEFGHIJ")
+    for value, body, content_range in [
+        ("bytes=10-19", b"ABCDEFGHIJ", b"bytes 10-19/100"),
+        ("bytes=12-14", b"CDE", b"bytes 12-14/100"),
+    ]:
+        req = request(("Range", value))
+        d = decide(req, part, now=T + 1)
+        assert isinstance(d, policy.Serve), value
+        a = policy.answer(req, d.entry, d.cache_status, T + 1)
+        assert a.status == 206 and a.body == body
+        h = dict(a.headers)
+        assert h[b"content-range"] == content_range
+        assert h[b"content-length"] == str(len(body)).encode()
+    # Anything it does not contain goes to the origin: fwd=partial (RFC 9211 §2.2).
+    for pairs in (
+        (("Range", "bytes=5-12"),),
+        (("Range", "bytes=15-25"),),
+        (),
+        (("Range", "bytes=10-12"), ("If-Range", '"other"')),
+    ):
+        d = decide(request(*pairs), part, now=T + 1)
+        assert isinstance(d, policy.Forward) and d.fwd is Fwd.PARTIAL and d.entry is None
+    d = decide(request(("Range", "bytes=10-12"), method="HEAD"), part, now=T + 1)
+    assert isinstance(d, policy.Forward)
+
+
+def test_9111_3_4_full_answer_replaces_a_stored_part() -> None:
+    part = entry(*PART, status=206, body=b"ABCDEFGHIJ")
+    full = entry(("Cache-Control", "max-age=60"), ("ETag", '"p1"'), body=b"x" * 100)
+    variants = policy.with_variant((part,), full, 16)
+    assert variants == (full,)

@@ -168,6 +168,18 @@ class Origin:
                 await resp.write(part)
                 sent += len(part)
             return resp
+        if path == "/part":  # honours one Range, as a file server does
+            whole = b"0123456789abcdefghij"
+            cacheable = {"Cache-Control": "max-age=60", "ETag": '"part1"'}
+            spec = request.headers.get("Range", "")
+            if spec.startswith("bytes=") and "-" in spec:
+                first, last = (int(x) for x in spec[6:].split("-"))
+                return web.Response(
+                    status=206,
+                    body=whole[first : last + 1],
+                    headers={**cacheable, "Content-Range": f"bytes {first}-{last}/20"},
+                )
+            return web.Response(body=whole, headers=cacheable)
         if path == "/range":
             return web.Response(
                 status=206, body=b"23456", headers={"Content-Range": "bytes 2-6/10"}
