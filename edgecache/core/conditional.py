@@ -11,7 +11,6 @@ from edgecache.core.headers import (
     IF_MATCH,
     IF_MODIFIED_SINCE,
     IF_NONE_MATCH,
-    IF_RANGE,
     IF_UNMODIFIED_SINCE,
     LAST_MODIFIED,
     SET_COOKIE,
@@ -21,7 +20,10 @@ from edgecache.core.headers import (
 )
 from edgecache.core.model import Entry, PolicyOptions
 
-CLIENT_CONDITIONALS = (IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE, IF_RANGE)
+CLIENT_CONDITIONALS = (IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE)
+"""Replaced by the stored validators when the cache validates. If-Range is kept: after
+our If-None-Match fails, it is what stops the origin sending a range of a newer
+representation to a client holding the older one (RFC 9110 §13.1.5, §13.2.2)."""
 
 
 def opaque_tag(etag: bytes) -> bytes:

@@ -418,6 +418,14 @@ def test_9110_14_whole_representation_when_range_does_not_apply() -> None:
     assert ranged(("Range", "bytes=0-1"), ("If-None-Match", '"r1"')).status == 304
 
 
+def test_9110_13_1_5_if_range_kept_when_the_cache_validates() -> None:
+    req = request(("Range", "bytes=0-1"), ("If-Range", '"old"'), ("If-None-Match", '"c"'))
+    d = decide(req, RANGED, now=T + 100)  # stale: validated with our ETag
+    assert isinstance(d, policy.Forward) and d.entry is RANGED
+    assert d.upstream_headers.get(b"if-none-match") == b'"r1"'
+    assert d.upstream_headers.get(b"if-range") == b'"old"'  # no range of a newer one
+
+
 def test_encoded_entries_are_never_ranged() -> None:
     encoded = entry(
         ("Cache-Control", "max-age=60"), ("Content-Encoding", "gzip"), body=b"\x1f\x8b..."
