@@ -17,7 +17,12 @@ After a ``Forward`` or ``Bypass`` the adapter reports the response head to
 ``Pass`` (stream it through, then invalidate ``invalidate``), ``Refreshed`` (a 304 or
 matching HEAD freshened the entry: store and serve it) or ``Serve`` (stale-if-error).
 When the upstream fails without a response, ``on_failure`` says whether a stale entry
-may answer instead.
+may answer instead; a face that answers such a failure itself (the proxy's 502/504)
+passes ``error=UpstreamError...`` to ``on_response``, which asks ``on_failure``.
+
+Safe defaults beyond the RFC (issue 12) sit where their rule belongs: a GET with a body
+(``lookup``/``on_response`` here), Set-Cookie and credentialed heuristics
+(``storability``), stale-on-error (``on_failure``).
 
 Invariants: nothing unfresh is served unless a directive allows it and none forbids it
 (§4.2.4); a private, no-store or unauthorised answer is never stored (§3); every answer
@@ -242,8 +247,8 @@ def on_response(
     """What to do with the upstream's answer to a forwarded request.
 
     ``error`` says the answer is the edge's own 502/504 because the upstream failed
-    (see ``core.upstream``): a stale entry may then answer instead (``on_failure``), and
-    nothing is stored, invalidated or marked uncacheable because of it.
+    (see ``core.upstream``): a stale entry may then answer instead (``on_failure``);
+    otherwise it passes, nothing stored or invalidated, the URL marked for hit-for-pass.
     """
     name = options.cache_name
     if error is not None:
