@@ -57,6 +57,14 @@ class Settings:
     """Stored Vary variants per URL."""
     cache_name: str = "edgecache"
     """This cache's name in Cache-Status (RFC 9211); an HTTP token."""
+    cache_set_cookie: Literal["off", "strip", "keep"] = "off"
+    """Answers with Set-Cookie: off = not stored (unless private=/no-cache= names the
+    cookie), strip = stored without Set-Cookie, keep = stored whole and the cookie
+    replayed to every client (RFC 9111 §3.1)."""
+    stale_on_error: float = 300.0
+    """When the upstream refuses, resets, times out or answers garbage, a stored entry
+    up to this many seconds stale answers instead (not when must-revalidate,
+    proxy-revalidate, no-cache or s-maxage forbid it); 0 turns it off."""
     targeted_fields: tuple[str, ...] = ("CDN-Cache-Control",)
     """RFC 9213 targeted Cache-Control fields obeyed, first present wins."""
     coalesce: bool = True
@@ -166,7 +174,7 @@ class Settings:
             self.heuristic_fraction,
             "a number from 0 to 1",
         )
-        for name in ("heuristic_max", "stale_retention"):
+        for name in ("heuristic_max", "stale_retention", "stale_on_error"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
         _check(self.coalesce_timeout > 0, "coalesce_timeout", self.coalesce_timeout, "seconds > 0")
         _check(self.pass_memory >= 0, "pass_memory", self.pass_memory, "seconds >= 0")
@@ -176,6 +184,12 @@ class Settings:
             "cache_name",
             self.cache_name,
             "an HTTP token (letters, digits, -._~ and similar)",
+        )
+        _check(
+            self.cache_set_cookie in ("off", "strip", "keep"),
+            "cache_set_cookie",
+            self.cache_set_cookie,
+            "'off', 'strip' or 'keep'",
         )
         for coding in self.codings:
             _check(coding in SUPPORTED, "codings", coding, f"codings among {', '.join(SUPPORTED)}")
@@ -285,6 +299,8 @@ class Settings:
             stale_retention=self.stale_retention,
             max_variants=self.max_variants,
             cache_name=self.cache_name,
+            set_cookie=self.cache_set_cookie,
+            stale_on_error=self.stale_on_error,
         )
 
 
@@ -418,6 +434,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "stale_retention": parse_float,
     "max_variants": parse_int,
     "cache_name": _identity,
+    "cache_set_cookie": _identity,
+    "stale_on_error": parse_float,
     "targeted_fields": parse_names,
     "coalesce": parse_bool,
     "coalesce_timeout": parse_float,

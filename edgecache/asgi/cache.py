@@ -19,6 +19,7 @@ from edgecache.config import Settings
 from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
 from edgecache.core.headers import HOST, Headers
 from edgecache.core.model import RequestHead
+from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.engine import engine_for
 from edgecache.storage import Store
 
@@ -183,7 +184,8 @@ class CacheMiddleware:
             kind = message["type"]
             if kind == "http.response.start":
                 headers = Headers.from_raw(message["headers"])
-                action = exchange.on_head(message["status"], headers, engine.clock())
+                error = message.get(UPSTREAM_ERROR)  # the forwarder's own 502/504
+                action = exchange.on_head(message["status"], headers, engine.clock(), error)
                 engine.apply(exchange)
                 if isinstance(action, Respond):
                     replaced = True  # a 304 that refreshed the entry, or stale-if-error

@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass, field
 
 from edgecache.core.headers import CACHE_CONTROL, PRAGMA, Headers, split_list
+from edgecache.core.structured import ParseError, Token, parse_dictionary
 
 INVALID = -1
 """A delta-seconds directive that was present but unusable."""
@@ -127,6 +128,11 @@ def parse_cache_control(value: bytes | None) -> CacheControl:
     d = parse_directives(value)
     if not d:
         return EMPTY
+    return _from_directives(d)
+
+
+def _from_directives(d: dict[str, str | None]) -> CacheControl:
+    """The CacheControl for directive names (lowercase) mapped to arguments."""
 
     def delta(name: str) -> int | None:
         if name not in d:
@@ -172,6 +178,65 @@ _KNOWN = _DELTA_DIRECTIVES | {
     "immutable",
     "only-if-cached",
 }
+
+
+_FLAG_DIRECTIVES = frozenset(
+    {
+        "no-store",
+        "public",
+        "must-revalidate",
+        "proxy-revalidate",
+        "no-transform",
+        "immutable",
+        "must-understand",
+    }
+)
+_TARGETED_DELTAS = frozenset({"max-age", "s-maxage", "stale-while-revalidate", "stale-if-error"})
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_targeted(value: bytes) -> CacheControl | None:
+    """A targeted cache-control field (RFC 9213 §2.1: CDN-Cache-Control or our own), or
+    None when the cache must ignore it and fall back to Cache-Control.
+
+    The field is an RFC 8941 Dictionary; a parse error, or an empty field, means it is
+    ignored whole (§2.1). So is a field whose known directive has a value of the wrong
+    type (``max-age="10000"``, ``max-age=-1``, ``no-store=5``): no value was given that
+    this cache can obey, and guessing one could override a ``no-store`` in
+    Cache-Control. Parameters are ignored (§2.1). ``no-cache`` and ``private`` take a
+    String of field names, as the quoted form in Cache-Control. Boolean false members
+    (``public=?0``) are absent.
+    """
+    try:
+        members = parse_dictionary(value)
+    except ParseError:
+        return None
+    if not members:
+        return None
+    directives: dict[str, str | None] = {}
+    for name, (arg, _params) in members.items():
+        if arg is False:
+            continue
+        if name in _TARGETED_DELTAS:
+            if isinstance(arg, bool) or not isinstance(arg, int) or arg < 0:
+                return None
+            directives[name] = str(arg)
+        elif name in _FLAG_DIRECTIVES:
+            if arg is not True:
+                return None
+            directives[name] = None
+        elif name in ("no-cache", "private"):
+            if arg is True:
+                directives[name] = None
+            elif isinstance(arg, str) and not isinstance(arg, Token):
+                directives[name] = arg
+            else:
+                return None
+        elif isinstance(arg, str):  # an extension: kept as Cache-Control would keep it
+            directives[name] = str(arg)
+        else:
+            directives[name] = None if arg is True else repr(arg)
+    return _from_directives(directives)
 
 
 def request_cache_control(headers: Headers) -> CacheControl:

@@ -11,16 +11,19 @@ from edgecache.core.headers import (
     IF_MATCH,
     IF_MODIFIED_SINCE,
     IF_NONE_MATCH,
-    IF_RANGE,
     IF_UNMODIFIED_SINCE,
     LAST_MODIFIED,
+    SET_COOKIE,
     Headers,
     split_list,
     strip_hop_by_hop,
 )
 from edgecache.core.model import Entry, PolicyOptions
 
-CLIENT_CONDITIONALS = (IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE, IF_RANGE)
+CLIENT_CONDITIONALS = (IF_MATCH, IF_NONE_MATCH, IF_MODIFIED_SINCE, IF_UNMODIFIED_SINCE)
+"""Replaced by the stored validators when the cache validates. If-Range is kept: after
+our If-None-Match fails, it is what stops the origin sending a range of a newer
+representation to a client holding the older one (RFC 9110 §13.1.5, §13.2.2)."""
 
 
 def opaque_tag(etag: bytes) -> bytes:
@@ -59,9 +62,10 @@ def is_not_modified(request_headers: Headers, entry: Entry) -> bool:
 
 
 def has_precondition_cache_cannot_answer(request_headers: Headers) -> bool:
-    """If-Match, If-Unmodified-Since and If-Range are left to the origin."""
+    """If-Match and If-Unmodified-Since are left to the origin. (If-Range the cache
+    answers itself: see ``core.ranges.select_range``.)"""
     h = request_headers
-    return IF_MATCH in h or IF_UNMODIFIED_SINCE in h or IF_RANGE in h
+    return IF_MATCH in h or IF_UNMODIFIED_SINCE in h
 
 
 def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:
@@ -78,10 +82,12 @@ def revalidation_headers(request_headers: Headers, entry: Entry) -> Headers:
     return request_headers.without(CLIENT_CONDITIONALS).with_added(validators)
 
 
-def merge_headers(stored: Headers, update: Headers) -> Headers:
+def merge_headers(stored: Headers, update: Headers, *, keep_set_cookie: bool = False) -> Headers:
     """§3.2: fields of a newer response replace stored ones, except Content-Length and
-    hop-by-hop fields."""
-    fresh = strip_hop_by_hop(update).without((CONTENT_LENGTH, b"age"))
+    hop-by-hop fields; and Set-Cookie, unless the cache keeps cookies (cache_set_cookie
+    keep): a 304 that sets a cookie must not plant it in the entry every client gets."""
+    drop = (CONTENT_LENGTH, b"age") if keep_set_cookie else (CONTENT_LENGTH, b"age", SET_COOKIE)
+    fresh = strip_hop_by_hop(update).without(drop)
     return stored.replaced(fresh)
 
 
@@ -97,7 +103,7 @@ def merge_not_modified(
     The entry's clock restarts from this exchange: Date, Age and the request/response
     times come from the new response, and the lifetime is recomputed on merged headers.
     """
-    merged = merge_headers(entry.headers, headers)
+    merged = merge_headers(entry.headers, headers, keep_set_cookie=options.set_cookie == "keep")
     cc = effective_cache_control(merged, options.targeted_fields)
     date = date_value(headers, response_time)
     return Entry(

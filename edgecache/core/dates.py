@@ -20,8 +20,16 @@ _MONTHS = {
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-_IMF = re.compile(rb"^[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$")
-_RFC850 = re.compile(rb"^[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$")
+# RFC 9110 §5.6.7 says "GMT" is case-sensitive, but it also asks recipients to be lenient
+# with dates (§5.6.7: "recipients ... SHOULD accept all three formats"), and origins do
+# send "gmt" or "gMT": a strict reading would turn their Expires into "already expired"
+# (§5.3) for no gain. Any case is accepted; any other zone is still invalid.
+_IMF = re.compile(
+    rb"^[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) [Gg][Mm][Tt]$"
+)
+_RFC850 = re.compile(
+    rb"^[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) [Gg][Mm][Tt]$"
+)
 _ASCTIME = re.compile(rb"^[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$")
 
 

@@ -46,7 +46,7 @@ def build_entry(
     options: PolicyOptions,
 ) -> Entry:
     """A stored entry for a response already judged storable."""
-    kept = stored_headers(headers, cc, len(body))
+    kept = stored_headers(headers, cc, len(body), set_cookie=options.set_cookie)
     date = date_value(headers, response_time)
     if DATE not in kept:
         # RFC 9110 §6.6.1: a cache that receives an answer without Date records when it
@@ -70,10 +70,13 @@ def build_entry(
 def retention(entry: Entry, now: float, options: PolicyOptions) -> float:
     """How long a store should keep the entry from ``now`` on, seconds.
 
-    Freshness, plus whichever stale allowance is longest; entries with validators are
-    kept a while longer because a 304 makes them useful again.
+    Freshness, plus whichever stale allowance is longest (stale-while-revalidate,
+    stale-if-error, stale-on-error); entries with validators are kept a while longer
+    because a 304 makes them useful again.
     """
     stale_use = max(entry.stale_while_revalidate, entry.stale_if_error)
+    if not (entry.must_revalidate or entry.no_cache):  # kept to answer when upstream fails
+        stale_use = max(stale_use, options.stale_on_error)
     if entry.etag is not None or entry.last_modified is not None:
         stale_use = max(stale_use, options.stale_retention)
     return max(1.0, entry.freshness_lifetime - current_age(entry, now) + stale_use)

@@ -38,10 +38,11 @@ from edgecache.core.cache_control import CacheControl, request_cache_control
 from edgecache.core.encoding import EncodingRules, carry_copies, mark_encodable
 from edgecache.core.entries import build_entry
 from edgecache.core.headers import ACCEPT_ENCODING, CACHE_STATUS, CONTENT_LENGTH, RANGE, Headers
-from edgecache.core.model import Entry, PolicyOptions, RequestHead
+from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
 from edgecache.core.negotiation import IDENTITY
-from edgecache.core.storability import NotStored
+from edgecache.core.storability import REQUEST_REASONS
 from edgecache.core.surrogate import without_surrogates
+from edgecache.core.upstream import UpstreamError
 
 Answer = policy.Answer
 """A response from the cache, ready to send (re-exported for the faces)."""
@@ -191,7 +192,13 @@ class Exchange:
         elif isinstance(decision, policy.Forward):
             # Coalesce a GET miss unless this URL just answered uncacheably: waiting for
             # another request's answer would then only queue requests behind it.
-            may = coalesce and request.method == "GET" and not recent_pass
+            # A GET with a body goes alone too: its answer is never shared (see policy).
+            may = (
+                coalesce
+                and request.method == "GET"
+                and not recent_pass
+                and not has_body(request.headers)
+            )
             self.first = Upstream(decision.upstream_headers, coalesce=may)
         else:  # pragma: no cover - exhaustive
             assert_never(decision)
@@ -233,7 +240,11 @@ class Exchange:
 
     # -- the upstream's answer ------------------------------------------------------
 
-    def on_head(self, status: int, headers: Headers, now: float) -> OnHead:
+    def on_head(
+        self, status: int, headers: Headers, now: float, error: UpstreamError | None = None
+    ) -> OnHead:
+        """``error``: the answer is the edge's own 502/504 because the upstream failed
+        (refused, reset, timeout, invalid), so a stale entry may answer instead."""
         decision = self._decision
         assert isinstance(decision, policy.Forward | policy.Bypass), "on_head after a Respond"
         self._status, self._up_headers, self._response_time = status, headers, now
@@ -246,6 +257,7 @@ class Exchange:
             self._request_time,
             now,
             self._options,
+            error=error,
         )
         self._outcome = outcome
         key = self.request.primary_key
@@ -313,12 +325,15 @@ class Exchange:
         """The upstream body broke off: keep nothing."""
         self._chunks = None
 
-    def on_failure(self, now: float) -> Respond | None:
-        """The upstream failed before its answer: a stale answer where allowed."""
+    def on_failure(self, now: float, error: UpstreamError | None = None) -> Respond | None:
+        """The upstream (or the app) failed before its answer: a stale answer where
+        allowed; ``error`` says how an upstream failed (stale-on-error)."""
         decision = self._decision
         if self._outcome is not None or not isinstance(decision, policy.Forward):
             return None
-        stale = policy.on_failure(self.request_cc, decision.entry, now, self._options)
+        stale = policy.on_failure(
+            self.request_cc, decision.entry, now, self._options, error=error
+        )
         if stale is None:
             return None
         return self._respond(stale, now)._replace(outcome=Outcome.STALE)
@@ -334,4 +349,4 @@ class Exchange:
 
 
 def _marks_pass(outcome: policy.Pass) -> bool:
-    return outcome.reason is not None and outcome.reason is not NotStored.METHOD
+    return outcome.reason is not None and outcome.reason not in REQUEST_REASONS

@@ -7,11 +7,14 @@ from edgecache.core.cache_control import (
     CacheControl,
     parse_cache_control,
     parse_delta_seconds,
+    parse_targeted,
 )
 from edgecache.core.dates import parse_http_date
 from edgecache.core.headers import (
     AGE,
+    AUTHORIZATION,
     CACHE_CONTROL,
+    COOKIE,
     DATE,
     EXPIRES,
     LAST_MODIFIED,
@@ -24,17 +27,30 @@ from edgecache.core.model import Entry, PolicyOptions
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 
 
+def heuristics_allowed(request_headers: Headers) -> bool:
+    """May the answer to this request get heuristic freshness (§4.2.2)?
+
+    Not when the request carried Cookie or Authorization. The RFC allows it, but such an
+    answer is likely personal, and an origin that says nothing explicit about caching
+    has not said it is shareable: web cache deception (``/account.php/x.css``, answered
+    with the account page and a Last-Modified) relies on exactly this guess. Explicit
+    freshness (max-age, s-maxage, Expires) applies as usual.
+    """
+    return COOKIE not in request_headers and AUTHORIZATION not in request_headers
+
+
 def effective_cache_control(headers: Headers, targeted_fields: tuple[bytes, ...]) -> CacheControl:
     """The directives this cache obeys.
 
     RFC 9213 §2.2: a cache that recognises a targeted field (CDN-Cache-Control, or its
-    own) uses the first one present and valid, and then ignores Cache-Control.
+    own) uses the first one present and valid, and then ignores Cache-Control. A field
+    that fails to parse as a Dictionary is ignored whole (§2.1, ``parse_targeted``).
     """
     for name in targeted_fields:
         raw = headers.get_joined(name)
         if raw is not None:
-            cc = parse_cache_control(raw)
-            if not cc.is_empty:
+            cc = parse_targeted(raw)
+            if cc is not None:
                 return cc
     return parse_cache_control(headers.get_joined(CACHE_CONTROL))
 

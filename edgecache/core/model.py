@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
-from edgecache.core.headers import Headers
+from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+SetCookieMode = Literal["off", "strip", "keep"]
+"""What the cache does with an answer carrying Set-Cookie (setting cache_set_cookie):
+``off`` does not store it, ``strip`` stores it without the cookie, ``keep`` stores it
+whole (RFC 9111 §3.1's reading: every header is stored, the cookie replayed)."""
 
 
 class RequestHead(NamedTuple):
@@ -32,6 +37,16 @@ class RequestHead(NamedTuple):
         return f"{self.scheme}://{self.authority}{self.target}"
 
 
+def has_body(headers: Headers) -> bool:
+    """Does the request carry a body (RFC 9112 §6.3: Transfer-Encoding, or a non-zero
+    Content-Length)? An unparseable Content-Length counts as a body: never assume less
+    than the server may have read."""
+    if TRANSFER_ENCODING in headers:
+        return True
+    declared = headers.get(CONTENT_LENGTH)
+    return declared is not None and declared.strip(b" \t").lstrip(b"0") != b""
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyOptions:
     """Tunable behaviour of the policy; the adapters build it from Settings."""
@@ -47,6 +62,11 @@ class PolicyOptions:
     max_variants: int = 16
     """Stored variants per URL (Vary); the oldest is dropped beyond this."""
     cache_name: str = "edgecache"
+    set_cookie: SetCookieMode = "off"
+    """Answers with Set-Cookie: not stored (off), stored without it (strip), or whole."""
+    stale_on_error: float = 300.0
+    """RFC 9111 §4.2.4: seconds past its freshness a stored entry may answer when the
+    upstream failed (refused, reset, timeout, invalid answer); 0 turns it off."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,12 @@ After a ``Forward`` or ``Bypass`` the adapter reports the response head to
 ``Pass`` (stream it through, then invalidate ``invalidate``), ``Refreshed`` (a 304 or
 matching HEAD freshened the entry: store and serve it) or ``Serve`` (stale-if-error).
 When the upstream fails without a response, ``on_failure`` says whether a stale entry
-may answer instead.
+may answer instead; a face that answers such a failure itself (the proxy's 502/504)
+passes ``error=UpstreamError...`` to ``on_response``, which asks ``on_failure``.
+
+Safe defaults beyond the RFC (issue 12) sit where their rule belongs: a GET with a body
+(``lookup``/``on_response`` here), Set-Cookie and credentialed heuristics
+(``storability``), stale-on-error (``on_failure``).
 
 Invariants: nothing unfresh is served unless a directive allows it and none forbids it
 (§4.2.4); a private, no-store or unauthorised answer is never stored (§3); every answer
@@ -43,17 +48,29 @@ from edgecache.core.headers import (
     AGE,
     CACHE_CONTROL,
     CACHE_STATUS,
+    CONTENT_ENCODING,
+    CONTENT_LENGTH,
     CONTENT_LOCATION,
+    CONTENT_RANGE,
     DATE,
     ETAG,
     EXPIRES,
     LAST_MODIFIED,
+    RANGE,
     VARY,
     Headers,
 )
 from edgecache.core.invalidation import invalidation_targets
-from edgecache.core.model import Entry, PolicyOptions, RequestHead
+from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
+from edgecache.core.ranges import (
+    UNSATISFIABLE,
+    content_range,
+    part_answers,
+    select_range,
+    stored_part,
+)
 from edgecache.core.storability import NotStored, may_store
+from edgecache.core.upstream import UpstreamError
 from edgecache.core.vary import matches
 
 ERROR_STATUSES = frozenset({500, 502, 503, 504})  # RFC 5861 §4: "an error"
@@ -130,14 +147,38 @@ def lookup(
     options: PolicyOptions,
 ) -> Decision:
     """What to do with a request, given the variants stored for its URI."""
-    name = options.cache_name
     if request.method not in ("GET", "HEAD"):
         return Bypass(Fwd.METHOD)
+    decision = _lookup(request, request_cc, variants, now, options)
+    if has_body(request.headers):
+        # A GET or HEAD with a body (RFC 9110 §9.3.1: no defined semantics) may get an
+        # answer that depends on the body, so the cache must not take it for the URL's
+        # answer (fat-GET poisoning). It goes on exactly as sent (no validators of ours,
+        # no stale-if-error fallback), and a stored entry may still answer it, though
+        # never by starting a background refresh carrying its headers.
+        if isinstance(decision, Forward):
+            return Forward(decision.fwd, request.headers)
+        if isinstance(decision, Serve) and decision.refresh:
+            return decision._replace(refresh=False)
+    return decision
+
+
+def _lookup(
+    request: RequestHead,
+    request_cc: CacheControl,
+    variants: Sequence[Entry],
+    now: float,
+    options: PolicyOptions,
+) -> Decision:
+    name = options.cache_name
     entry = select_variant(variants, request.headers)
+    miss = Fwd.VARY_MISS if variants else Fwd.URI_MISS
+    if entry is not None and entry.status == 206 and not _part_fits(request, entry):
+        entry, miss = None, Fwd.PARTIAL  # RFC 9111 §3.4: a stored part answers only within
     if entry is None:
         if request_cc.only_if_cached:
             return GatewayTimeout(cache_status(name, fwd=Fwd.MISS, detail="only-if-cached"))
-        return Forward(Fwd.VARY_MISS if variants else Fwd.URI_MISS, request.headers)
+        return Forward(miss, request.headers)
     if has_precondition_cache_cannot_answer(request.headers):
         return Forward(Fwd.REQUEST, request.headers)
 
@@ -158,6 +199,14 @@ def lookup(
     if request_cc.only_if_cached:
         return GatewayTimeout(cache_status(name, fwd=validate, detail="only-if-cached"))
     return Forward(validate, revalidation_headers(request.headers, entry), entry)
+
+
+def _part_fits(request: RequestHead, entry: Entry) -> bool:
+    """Does a GET ask for a range the stored 206 contains (§3.4)?"""
+    return request.method == "GET" and (
+        part_answers(request.headers, entry.headers, entry.etag, entry.last_modified)
+        is not None
+    )
 
 
 def background_revalidation(request: RequestHead, entry: Entry) -> Forward:
@@ -192,14 +241,32 @@ def on_response(
     request_time: float,
     response_time: float,
     options: PolicyOptions,
+    *,
+    error: UpstreamError | None = None,
 ) -> Outcome:
-    """What to do with the upstream's answer to a forwarded request."""
+    """What to do with the upstream's answer to a forwarded request.
+
+    ``error`` says the answer is the edge's own 502/504 because the upstream failed
+    (see ``core.upstream``): a stale entry may then answer instead (``on_failure``);
+    otherwise it passes, nothing stored or invalidated, the URL marked for hit-for-pass.
+    """
     name = options.cache_name
+    if error is not None:
+        fwd = decision.fwd
+        if isinstance(decision, Forward):
+            stale = on_failure(request_cc, decision.entry, response_time, options, error=error)
+            if stale is not None:
+                return stale
+        member = cache_status(name, fwd=fwd, detail=error.detail)
+        return Pass(member, reason=NotStored.UPSTREAM_ERROR)
     if isinstance(decision, Bypass):
         targets = invalidation_targets(request, status, headers)  # §4.4
         return Pass(cache_status(name, fwd=decision.fwd, fwd_status=status), tuple(targets))
     entry = decision.entry
     fwd = decision.fwd
+    if has_body(request.headers):  # see lookup: neither stored nor used to update
+        member = cache_status(name, fwd=fwd, fwd_status=status, detail="request-body")
+        return Pass(member, reason=NotStored.REQUEST_BODY)
     if entry is not None:
         refreshed = _refresh(request, entry, status, headers, request_time, response_time, options)
         if refreshed is not None:
@@ -214,7 +281,7 @@ def on_response(
             # §4.3.5: a HEAD answer that disagrees with the stored response invalidates it.
             return Pass(cache_status(name, fwd=fwd, fwd_status=status), (request.primary_key,))
     cc = effective_cache_control(headers, options.targeted_fields)
-    reason = may_store(request, request_cc, status, headers, cc)
+    reason = may_store(request, request_cc, status, headers, cc, set_cookie=options.set_cookie)
     if reason is None:
         return Store(cc, cache_status(name, fwd=fwd, fwd_status=status, stored=True))
     detail = None if reason in (NotStored.METHOD, NotStored.STATUS) else reason.value
@@ -243,27 +310,37 @@ def on_failure(
     now: float,
     options: PolicyOptions,
     fwd_status: int | None = None,
+    *,
+    error: UpstreamError | None = None,
 ) -> Serve | None:
-    """RFC 5861 §4 stale-if-error: may ``entry`` answer when the upstream failed?
+    """May ``entry`` answer when the upstream failed?
 
-    The response's own stale-if-error allows it even beside must-revalidate (the origin
-    said both); a client's stale-if-error request directive does not override a
-    response that forbids stale use (§4.2.4).
+    RFC 5861 §4 stale-if-error first: the response's own stale-if-error allows it even
+    beside must-revalidate (the origin said both); a client's stale-if-error request
+    directive does not override a response that forbids stale use (§4.2.4).
+
+    Then, when the upstream gave no answer at all (``error``), stale-on-error: RFC 9111
+    §4.2.4 lets a disconnected cache serve stale, up to ``options.stale_on_error``
+    seconds past freshness, unless the response forbade stale use: must-revalidate,
+    proxy-revalidate and s-maxage (all in ``entry.must_revalidate``, §5.2.2.2, §5.2.2.8,
+    §5.2.2.10) or no-cache (§5.2.2.4). Cache-Status says ``fwd=stale`` and the error.
     """
     if entry is None:
         return None
     staleness = current_age(entry, now) - entry.freshness_lifetime
     allowed = entry.stale_if_error
-    if not (entry.must_revalidate or entry.no_cache) and request_cc.stale_if_error not in (
-        None,
-        INVALID,
-    ):
+    forbidden = entry.must_revalidate or entry.no_cache
+    if not forbidden and request_cc.stale_if_error not in (None, INVALID):
         allowed = max(allowed, float(request_cc.stale_if_error))
-    if staleness > allowed:
+    name = options.cache_name
+    if staleness <= allowed:
+        member = cache_status(
+            name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
+        )
+        return Serve(entry, member)
+    if error is None or forbidden or staleness > options.stale_on_error:
         return None
-    member = cache_status(
-        options.cache_name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
-    )
+    member = cache_status(name, fwd=Fwd.STALE, ttl=-staleness, detail=error.detail)
     return Serve(entry, member)
 
 
@@ -297,10 +374,60 @@ def answer(
         return Answer(304, kept + extra, b"")
     if request.method == "HEAD":
         return Answer(entry.status, entry.headers.pairs + extra, b"")
+    if RANGE in request.headers and entry.status == 200:
+        ranged = _range_answer(request, entry, extra)
+        if ranged is not None:
+            return ranged
+    if entry.status == 206:  # a stored part: lookup made sure it holds the range
+        return _part_answer(request, entry, extra)
     copy = entry.encoded.get(coding)
     if copy is not None:
         return Answer(entry.status, copy[0] + extra, copy[1])
     return Answer(entry.status, entry.headers.pairs + extra, entry.body, coding == "identity")
+
+
+def _range_answer(
+    request: RequestHead, entry: Entry, extra: list[tuple[bytes, bytes]]
+) -> Answer | None:
+    """RFC 9110 §14: one satisfiable range of a stored 200 as 206 with Content-Range, an
+    unsatisfiable one as 416 (§15.5.17); None to send the whole (several ranges, another
+    unit, an If-Range naming another representation). Only the stored representation
+    as it came is ranged, never an encoded copy of ours, and not one the origin encoded
+    (identity only: a range of compressed bytes is rarely what a client can use)."""
+    if entry.headers.get(CONTENT_ENCODING) not in (None, b"identity"):
+        return None
+    size = len(entry.body)
+    span = select_range(request.headers, size, entry.etag, entry.last_modified)
+    if span is None:
+        return None
+    if span == UNSATISFIABLE:
+        unsatisfied = [(CONTENT_RANGE, b"bytes */%d" % size), (CONTENT_LENGTH, b"0")]
+        return Answer(416, unsatisfied + extra, b"")
+    start, end = span
+    kept = [(n, v) for n, v in entry.headers if n != CONTENT_LENGTH]
+    part = [
+        (CONTENT_RANGE, content_range(start, end, size)),
+        (CONTENT_LENGTH, b"%d" % (end - start + 1)),
+    ]
+    return Answer(206, kept + part + extra, entry.body[start : end + 1])
+
+
+def _part_answer(
+    request: RequestHead, entry: Entry, extra: list[tuple[bytes, bytes]]
+) -> Answer:
+    """The range asked of a stored 206 that contains it (RFC 9111 §3.4)."""
+    span = part_answers(request.headers, entry.headers, entry.etag, entry.last_modified)
+    part = stored_part(entry.headers)
+    if span is None or part is None:  # not reached: lookup forwards such requests
+        return Answer(entry.status, entry.headers.pairs + extra, entry.body)
+    start, end, size = span
+    kept = [(n, v) for n, v in entry.headers if n not in (CONTENT_LENGTH, CONTENT_RANGE)]
+    sent = [
+        (CONTENT_RANGE, content_range(start, end, size)),
+        (CONTENT_LENGTH, b"%d" % (end - start + 1)),
+    ]
+    offset = part[0]
+    return Answer(206, kept + sent + extra, entry.body[start - offset : end - offset + 1])
 
 
 def gateway_timeout(member: bytes) -> Answer:

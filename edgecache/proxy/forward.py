@@ -31,6 +31,8 @@ from edgecache.core.forwarded import (
     upstream_request_headers,
 )
 from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
+from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
+from edgecache.core.upstream import UpstreamError
 from edgecache.metrics import UPSTREAM_BYTES
 from edgecache.proxy.websocket import tunnel_websocket
 
@@ -64,10 +66,30 @@ def _plain(
     return status, headers, body
 
 
-async def send_plain(send: Send, status: int, text: str) -> None:
+async def send_plain(
+    send: Send, status: int, text: str, error: UpstreamError | None = None
+) -> None:
+    """A short answer of the edge's own; ``error`` marks it as standing for a failed
+    upstream, so the cache above may answer from a stale entry instead."""
     status, headers, body = _plain(status, text)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    start: Message = {"type": "http.response.start", "status": status, "headers": headers}
+    if error is not None:
+        start[UPSTREAM_ERROR] = error
+    await send(start)
     await send({"type": "http.response.body", "body": body})
+
+
+def upstream_error(exc: BaseException) -> UpstreamError | None:
+    """The kind of failure an aiohttp exception stands for; None for our own bugs."""
+    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts included
+        return UpstreamError.TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS
+        return UpstreamError.REFUSED
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | OSError):
+        return UpstreamError.RESET
+    if isinstance(exc, aiohttp.ClientError):  # e.g. an unparseable status line or head
+        return UpstreamError.INVALID
+    return None
 
 
 class _Upstream:
@@ -190,8 +212,8 @@ class Forwarder:
         tried: list[Member] = []
         while True:
             member = self.balancer.pick(time.monotonic(), tried)
-            if member is None:
-                await send_plain(send, 502, "Bad Gateway")
+            if member is None:  # every upstream is out (passive or active health)
+                await send_plain(send, 502, "Bad Gateway", UpstreamError.REFUSED)
                 return
             tried.append(member)
             place = self.places[member]
@@ -272,16 +294,17 @@ class Forwarder:
         exc: Exception,
         note: dict[str, Any],
     ) -> None:
-        if isinstance(exc, TimeoutError):
+        error = upstream_error(exc)
+        if error is UpstreamError.TIMEOUT:
             note["upstream_error"] = "timeout"
             log.warning("upstream %s timed out for %s %s", place.origin, scope["method"], target)
-            await send_plain(send, 504, "Gateway Timeout")
+            await send_plain(send, 504, "Gateway Timeout", error)
             return
-        if not isinstance(exc, aiohttp.ClientError | OSError):
+        if error is None:
             raise exc
         note["upstream_error"] = type(exc).__name__
         log.warning("upstream %s failed for %s %s: %s", place.origin, scope["method"], target, exc)
-        await send_plain(send, 502, "Bad Gateway")
+        await send_plain(send, 502, "Bad Gateway", error)
 
     async def _relay(
         self,

@@ -25,12 +25,10 @@ from edgecache.core.headers import (
     ACCEPT_ENCODING,
     IF_MODIFIED_SINCE,
     IF_NONE_MATCH,
-    IF_RANGE,
-    RANGE,
     Headers,
 )
 from edgecache.core.negotiation import IDENTITY, negotiator
-from edgecache.core.ranges import UNSATISFIABLE, content_range, parse_range
+from edgecache.core.ranges import UNSATISFIABLE, content_range, select_range
 from edgecache.errors import ConfigError
 
 SIBLINGS = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
@@ -167,7 +165,7 @@ class StaticFiles:
             await _plain(send, 304, b"", kept)
             return
         path, size, content, extra = file.path, file.size, file.content, []
-        span = parse_range(request.get(RANGE), size) if self._range_applies(file, request) else None
+        span = select_range(request, size, file.etag, float(int(file.mtime)))
         if span is None and file.siblings:
             coding = self.choose(request.get_joined(ACCEPT_ENCODING))
             sibling = file.siblings.get(coding)
@@ -221,16 +219,6 @@ class StaticFiles:
         if file.siblings:
             headers.append((b"vary", b"Accept-Encoding"))
         return headers
-
-    @staticmethod
-    def _range_applies(file: _File, request: Headers) -> bool:
-        if_range = request.get(IF_RANGE)
-        if if_range is None:
-            return True
-        if if_range.startswith((b'"', b"W/")):
-            return if_range == file.etag  # strong comparison (RFC 9110 §13.1.5)
-        date = parse_http_date(if_range)
-        return date is not None and int(file.mtime) <= date
 
     def _sibling(self, file: _File, coding: str) -> tuple[str, int] | None:
         if coding == IDENTITY:

@@ -38,6 +38,11 @@ def lifetime(*pairs: tuple[str, str], status: int = 200) -> float:
         ),
         pytest.param([("Expires", "0"), DATE], 0, id="9111-5.3-invalid-expires-is-expired"),
         pytest.param(
+            [("Expires", format_http_date(T + 9).decode().replace("GMT", "gMT")), DATE],
+            9,
+            id="9110-5.6.7-lenient-gmt-case-in-expires",
+        ),
+        pytest.param(
             [
                 ("Expires", format_http_date(T + 9).decode()),
                 ("Expires", format_http_date(T + 99).decode()),

@@ -30,6 +30,8 @@ EPOCH_1994 = 784111777.0
         pytest.param(b"Sunday, 06-Nov-94 08:49:37 GMT", id="9110-5.6.7-obsolete-rfc850"),
         pytest.param(b"Sun Nov  6 08:49:37 1994", id="9110-5.6.7-obsolete-asctime"),
         pytest.param(b"  Sun, 06 Nov 1994 08:49:37 GMT ", id="surrounding-whitespace"),
+        pytest.param(b"Sun, 06 Nov 1994 08:49:37 gMT", id="9110-5.6.7-lenient-gmt-case"),
+        pytest.param(b"sunday, 06-nov-94 08:49:37 gmt", id="lenient-rfc850-case"),
     ],
 )
 def test_date_forms(raw: bytes) -> None:

@@ -21,6 +21,8 @@ class Origin:
         self.cancelled = threading.Event()
         self.failing = False
         self.healthy = True
+        self.delay = 0.0
+        """Seconds /cc waits before answering (to make the proxy time out)."""
         self.url = ""
 
     def last(self) -> dict[str, Any]:
@@ -44,8 +46,11 @@ class Origin:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         size = 0
+        head = b""  # the first bytes of the body, for answers that depend on it
         async for chunk in request.content.iter_any():
             size += len(chunk)
+            if len(head) < 1024:
+                head += chunk[: 1024 - len(head)]
         record = {
             "method": request.method,
             "path": request.raw_path,
@@ -63,6 +68,32 @@ class Origin:
                     "Cache-Control": "max-age=600",
                     "Surrogate-Key": "catalog item-" + path[8:],
                 },
+            )
+        if path.startswith("/reflect"):  # a body-dependent answer, marked cacheable
+            return web.Response(
+                body=b"answer to body " + head,
+                headers={"Cache-Control": "public, max-age=600"},
+            )
+        if path.startswith("/cc/"):  # Cache-Control from the query: /cc/x?cc=max-age=1
+            await asyncio.sleep(self.delay)
+            return web.Response(
+                body=f"cc answer {len(self.requests)}".encode(),
+                headers={"Cache-Control": request.query.get("cc", "max-age=60")},
+            )
+        if path.startswith("/session"):  # a public page that starts a session
+            return web.Response(
+                body=b"welcome",
+                headers={
+                    "Cache-Control": "public, max-age=30",
+                    "Set-Cookie": f"session=s{len(self.requests)}; HttpOnly",
+                },
+            )
+        if path.startswith("/account.php/"):  # PATH_INFO ignored, as PHP sites do
+            cookie = request.headers.get("Cookie")
+            return web.Response(
+                body=b"account page of " + cookie.encode() if cookie else b"please log in",
+                content_type="text/html",
+                headers={"Last-Modified": "Sun, 01 Nov 2026 00:00:00 GMT"},  # a month old
             )
         if path == "/healthz":
             return web.Response(status=200 if self.healthy else 503, body=b"health")
@@ -137,6 +168,18 @@ class Origin:
                 await resp.write(part)
                 sent += len(part)
             return resp
+        if path == "/part":  # honours one Range, as a file server does
+            whole = b"0123456789abcdefghij"
+            cacheable = {"Cache-Control": "max-age=60", "ETag": '"part1"'}
+            spec = request.headers.get("Range", "")
+            if spec.startswith("bytes=") and "-" in spec:
+                first, last = (int(x) for x in spec[6:].split("-"))
+                return web.Response(
+                    status=206,
+                    body=whole[first : last + 1],
+                    headers={**cacheable, "Content-Range": f"bytes {first}-{last}/20"},
+                )
+            return web.Response(body=whole, headers=cacheable)
         if path == "/range":
             return web.Response(
                 status=206, body=b"23456", headers={"Content-Range": "bytes 2-6/10"}

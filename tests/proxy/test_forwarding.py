@@ -201,3 +201,40 @@ def test_head_and_bodiless_statuses(client: httpx.Client) -> None:
     assert head.content == b""
     assert client.get("/status/204").status_code == 204
     assert client.get("/echo").status_code == 200  # the connection is still in shape
+
+
+def test_9110_14_ranges_answered_from_the_cache(client: httpx.Client, origin: Origin) -> None:
+    full = client.get("/cached?ranges", headers={"Accept-Encoding": "identity"})
+    assert full.status_code == 200 and "stored" in full.headers["cache-status"]
+    seen = len(origin.requests)
+    part = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "Accept-Encoding": "br"})
+    assert part.status_code == 206 and part.content == b"cached"
+    assert part.headers["content-range"] == f"bytes 0-5/{len(full.content)}"
+    assert "content-encoding" not in part.headers
+    assert part.headers["cache-status"].startswith("edgecache; hit")
+    assert client.get("/cached?ranges", headers={"Range": "bytes=9999-"}).status_code == 416
+    ok = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "If-Range": '"c1"'})
+    assert ok.status_code == 206
+    other = client.get("/cached?ranges", headers={"Range": "bytes=0-5", "If-Range": '"c0"'})
+    assert other.status_code == 200 and other.content == full.content
+    assert len(origin.requests) == seen  # every one answered by the cache
+
+
+def test_9111_3_4_stored_206_reused_for_contained_ranges(
+    client: httpx.Client, origin: Origin
+) -> None:
+    first = client.get("/part", headers={"Range": "bytes=2-9"})
+    assert first.status_code == 206 and first.content == b"23456789"
+    assert "stored" in first.headers["cache-status"]
+    seen = len(origin.requests)
+    inner = client.get("/part", headers={"Range": "bytes=4-6"})
+    assert inner.status_code == 206 and inner.content == b"456"
+    assert inner.headers["content-range"] == "bytes 4-6/20"
+    assert inner.headers["cache-status"].startswith("edgecache; hit")
+    assert len(origin.requests) == seen
+    whole = client.get("/part")  # not in the part: fetched, and it replaces the part
+    assert whole.status_code == 200 and whole.content == b"0123456789abcdefghij"
+    assert "fwd=partial" in whole.headers["cache-status"]
+    tail = client.get("/part", headers={"Range": "bytes=15-"})
+    assert tail.status_code == 206 and tail.content == b"fghij"
+    assert len(origin.requests) == seen + 1
