@@ -370,33 +370,13 @@ class Gate:
             with self._lock:
                 self._release(attempt)
             raise
-        s = self.settings
         now = self._clock()
-        pair = (attempt.address, attempt.user)
         with self._lock:
+            # Released in the same step as the count, so no guess slips in between.
             self._release(attempt)
             if ok:
-                # Only the pair: resetting the address too would let one valid account
-                # wipe the count of guesses at every other name from that address.
-                self._pairs.pop(pair, None)
-            else:
-                window, lockout = s.auth_failure_window, s.auth_lockout
-                by_pair = count_failure(
-                    self._pairs.get(pair), now, window, s.auth_max_failures, lockout
-                )
-                by_address = count_failure(
-                    self._addresses.get(attempt.address),
-                    now,
-                    window,
-                    s.auth_max_failures_per_address,
-                    lockout,
-                )
-                self._pairs[pair] = by_pair
-                self._addresses[attempt.address] = by_address
-        if ok:
-            if self._memo is not None:
-                self._memo.put(attempt.memo_key, attempt.user, attempt.version, now)
-            return Allowed(attempt.user)
+                return self._succeeded(attempt, now)
+            by_pair, by_address = self._count(attempt, now)
         AUTH_FAILURES.inc()
         # Never the user name or password: only where the attempt came from.
         log.warning(
@@ -406,10 +386,37 @@ class Gate:
             by_pair.count,
             by_address.count,
         )
-        if by_pair.locked_until > now or by_address.locked_until > now:
+        s = self.settings
+        if lock_remaining(by_pair, now) > 0 or lock_remaining(by_address, now) > 0:
             return Locked(math.ceil(s.auth_lockout))
         delay = min(s.auth_failure_delay * by_address.count, 2.0)
         return Challenge(challenge(attempt.rule.realm), delay)
+
+    def _succeeded(self, attempt: _Attempt, now: float) -> Allowed:
+        """Under the lock: reset the pair's count and remember the credential."""
+        # Only the pair: resetting the address too would let one valid account wipe
+        # the count of guesses at every other name from that address.
+        self._pairs.pop((attempt.address, attempt.user), None)
+        if self._memo is not None:
+            self._memo.put(attempt.memo_key, attempt.user, attempt.version, now)
+        return Allowed(attempt.user)
+
+    def _count(self, attempt: _Attempt, now: float) -> tuple[Failures, Failures]:
+        """Under the lock: one more failure for the pair and for the address."""
+        s = self.settings
+        window, lockout = s.auth_failure_window, s.auth_lockout
+        pair = (attempt.address, attempt.user)
+        by_pair = count_failure(self._pairs.get(pair), now, window, s.auth_max_failures, lockout)
+        by_address = count_failure(
+            self._addresses.get(attempt.address),
+            now,
+            window,
+            s.auth_max_failures_per_address,
+            lockout,
+        )
+        self._pairs[pair] = by_pair
+        self._addresses[attempt.address] = by_address
+        return by_pair, by_address
 
     def _release(self, attempt: _Attempt) -> None:
         """Under the lock: the attempt no longer holds a place under the caps."""

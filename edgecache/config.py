@@ -97,7 +97,8 @@ class Settings:
     auth_lockout: float = 60.0
     """Seconds an address is answered 429 after too many failures."""
     auth_failure_delay: float = 0.25
-    """Each failure's 401 waits this many seconds times the failures so far (max 2 s)."""
+    """Each failure's 401 waits this many seconds times the address's failures so far
+    (max 2 s)."""
     auth_hash_threads: int = 2
     """Threads per process that check passwords, off the event loop and at a lower CPU
     priority; when all are busy, checks wait their turn."""
