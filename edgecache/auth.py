@@ -1,19 +1,23 @@
 """The basic-auth gate both middlewares use: user files that reload when they change,
-password checks by maintained libraries, a memo of verified credentials, and a
-per-address throttle. The adapters only translate and send what the gate decides."""
+password checks by maintained libraries on a bounded thread pool, a memo of verified
+credentials, and a throttle per (address, user name) and per address. The adapters
+only translate and send what the gate decides."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import math
 import os
 import secrets
+import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from hashlib import blake2b
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import bcrypt
 from cachetools import TTLCache
@@ -29,8 +33,12 @@ from passlib.hash import (
 from edgecache.config import Settings
 from edgecache.core.auth import (
     AuthRule,
+    Failures,
+    admits,
     challenge,
+    count_failure,
     hash_scheme,
+    lock_remaining,
     match_rule,
     normalise_path,
     parse_basic,
@@ -40,6 +48,7 @@ from edgecache.errors import ConfigError
 from edgecache.metrics import AUTH_FAILURES
 
 log = logging.getLogger("edgecache.auth")
+_K = TypeVar("_K")
 
 _PASSLIB = {
     "apr1": apr_md5_crypt,
@@ -63,6 +72,8 @@ def verify_password(stored: str, password: str) -> bool:
             return len(candidate) <= 72 and bcrypt.checkpw(candidate, stored.encode())
         if scheme in _PASSLIB:
             return bool(_PASSLIB[scheme].verify(password, stored))
+        if scheme == "des-crypt":  # never loaded (see parse_htpasswd); refused if given
+            return False
         return hmac.compare_digest(candidate, stored.encode("utf-8"))
     except ValueError:  # a damaged hash
         return False
@@ -139,19 +150,55 @@ class Challenge(NamedTuple):
 
 
 class Locked(NamedTuple):
-    """Too many failures from this address: answer 429."""
+    """Too many failures from this address, or for this user name from it: answer 429."""
 
     retry_after: int
 
 
 GateDecision = Open | Allowed | Challenge | Locked
 
+# Linux gives each thread its own nice value; the hashing threads take a lower CPU
+# priority so that, under a storm of guesses, the event loop (and WSGI request threads)
+# still get a core as soon as they wake up. Guesses wait; other requests do not.
+HASH_NICENESS = 10
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
 
-@dataclass
-class _Failures:
-    count: int
-    since: float
-    locked_until: float = 0.0
+
+def _lower_priority() -> None:
+    if sys.platform != "linux":  # elsewhere PRIO_PROCESS would renice the whole process
+        return
+    tid = threading.get_native_id()
+    try:
+        niceness = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(niceness + HASH_NICENESS, 19))
+    except OSError:  # not allowed here: run at the priority we have
+        pass
+
+
+def hash_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's password-checking pool of ``threads`` threads, shared by every gate
+    that asks for that size. Bounded: when every thread is busy, checks queue."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(
+                threads, thread_name_prefix="edgecache-auth", initializer=_lower_priority
+            )
+        return pool
+
+
+class _Attempt(NamedTuple):
+    """A well-formed guess waiting for its password check."""
+
+    rule: AuthRule
+    address: str
+    user: str
+    password: str
+    stored: str | None  # None: no such user
+    memo_key: bytes
+    version: int  # of the user file the hash came from
+    running_key: bytes
 
 
 class _Memo:
@@ -183,7 +230,16 @@ class _Memo:
 
 
 class Gate:
-    """Decides, per request, whether a protected path may be passed on."""
+    """Decides, per request, whether a protected path may be passed on.
+
+    Failures are counted per (address, user name), capped by ``auth_max_failures``,
+    and per address, capped by ``auth_max_failures_per_address``: one guessed-at name
+    does not lock out its owner elsewhere, nor the other users behind the same address,
+    while an address trying many names is still stopped. Only a well-formed Basic
+    credential is a guess: a missing or malformed header is refused without hashing
+    and without counting. Password checks run on ``hash_pool`` threads, never on the
+    caller's event loop.
+    """
 
     def __init__(self, settings: Settings, clock: Callable[[], float]):
         self.rules = settings.auth
@@ -200,9 +256,19 @@ class Gate:
         if settings.auth_memo:
             self._memo = _Memo(settings.auth_memo_size, settings.auth_memo_ttl)
         window = settings.auth_failure_window + settings.auth_lockout
-        self._failures: TTLCache[str, _Failures] = TTLCache(
+        self._pairs: TTLCache[tuple[str, str], Failures] = TTLCache(
             maxsize=100_000, ttl=window, timer=clock
         )
+        self._addresses: TTLCache[str, Failures] = TTLCache(
+            maxsize=100_000, ttl=window, timer=clock
+        )
+        # Checks submitted but not settled, so parallel guesses cannot overshoot a cap.
+        self._pending_pairs: Counter[tuple[str, str]] = Counter()
+        self._pending_addresses: Counter[str] = Counter()
+        # One check per (header, address) at a time: a browser's parallel requests with
+        # a new credential share it instead of each costing a hash and a count.
+        self._running: dict[bytes, Future[GateDecision]] = {}
+        self._pool = hash_pool(settings.auth_hash_threads)
 
     def rule_for(self, path: str) -> AuthRule | None:
         if not self.rules:
@@ -210,65 +276,160 @@ class Gate:
         return match_rule(normalise_path(path), self.rules)
 
     def check(self, rule: AuthRule, authorization: bytes | None, address: str) -> GateDecision:
+        """The decision, this thread waiting for a password check if one is needed."""
+        decision = self.start(rule, authorization, address)
+        return decision.result() if isinstance(decision, Future) else decision
+
+    async def check_async(
+        self, rule: AuthRule, authorization: bytes | None, address: str
+    ) -> GateDecision:
+        """The decision, the event loop serving others while a pool thread hashes."""
+        decision = self.start(rule, authorization, address)
+        if not isinstance(decision, Future):
+            return decision
+        # Shielded: a client that leaves must not cancel a check that other requests
+        # share, and a guess once sent is counted.
+        return await asyncio.shield(asyncio.wrap_future(decision))
+
+    def start(
+        self, rule: AuthRule, authorization: bytes | None, address: str
+    ) -> GateDecision | Future[GateDecision]:
+        """A decision now, or the future of one when a password must be checked."""
         user_file = self._files[rule.user_file]
         users = user_file.current()
-        key = b""
-        if authorization is not None and self._memo is not None:
-            # Credentials verified in the last few minutes pass on a keyed-hash lookup;
-            # a lockout only stops guesses, and a remembered credential is no guess.
-            key = blake2b(
+        now = self._clock()
+        memo_key = b""
+        if authorization is not None:
+            memo_key = blake2b(
                 authorization, key=self._key, person=self._persons[rule.user_file]
             ).digest()
-            remembered = self._memo.get(key, user_file.version, self._clock())
-            if remembered is not None:
-                return Allowed(remembered)
-        now = self._clock()
+            if self._memo is not None:
+                # A lockout only stops guesses, and a remembered credential is no guess.
+                remembered = self._memo.get(memo_key, user_file.version, now)
+                if remembered is not None:
+                    return Allowed(remembered)
         with self._lock:
-            failures = self._failures.get(address)
-        if failures is not None and failures.locked_until > now:
-            return Locked(math.ceil(failures.locked_until - now))
-        if authorization is None:  # the first request of a browser: not a failure
-            return Challenge(challenge(rule.realm), 0.0)
-        user = self._verified(users, authorization)
-        if user is None:
-            return self._failed(rule, address, now)
-        if failures is not None:
-            with self._lock:
-                self._failures.pop(address, None)
-        if self._memo is not None:
-            self._memo.put(key, user, user_file.version, now)
-        return Allowed(user)
-
-    @staticmethod
-    def _verified(users: dict[str, str], authorization: bytes) -> str | None:
+            by_address = self._addresses.get(address)
+        if (remaining := lock_remaining(by_address, now)) > 0:
+            return Locked(math.ceil(remaining))
+        # No header (a browser's first request) or a malformed one (another scheme, bad
+        # base64, no colon): no password to check, so no hash and no count.
         credentials = parse_basic(authorization)
         if credentials is None:
-            return None
-        stored = users.get(credentials.user)
-        if stored is None:
-            bcrypt.checkpw(b"unknown user", _DUMMY_BCRYPT)  # as slow as a known user
-            return None
-        return credentials.user if verify_password(stored, credentials.password) else None
+            return Challenge(challenge(rule.realm), 0.0)
+        attempt = _Attempt(
+            rule,
+            address,
+            credentials.user,
+            credentials.password,
+            users.get(credentials.user),
+            memo_key,
+            user_file.version,
+            memo_key + address.encode(),
+        )
+        return self._submit(attempt, now)
 
-    def _failed(self, rule: AuthRule, address: str, now: float) -> GateDecision:
+    def _submit(self, attempt: _Attempt, now: float) -> GateDecision | Future[GateDecision]:
         s = self.settings
+        pair = (attempt.address, attempt.user)
         with self._lock:
-            failures = self._failures.get(address)
-            if failures is None or now - failures.since > s.auth_failure_window:
-                failures = _Failures(0, now)
-            failures.count += 1
-            if failures.count >= s.auth_max_failures:
-                failures.locked_until = now + s.auth_lockout
-            self._failures[address] = failures
+            running = self._running.get(attempt.running_key)
+            if running is not None:
+                return running
+            by_pair = self._pairs.get(pair)
+            by_address = self._addresses.get(attempt.address)
+            window = s.auth_failure_window
+            if not (
+                admits(by_pair, self._pending_pairs[pair], now, window, s.auth_max_failures)
+                and admits(
+                    by_address,
+                    self._pending_addresses[attempt.address],
+                    now,
+                    window,
+                    s.auth_max_failures_per_address,
+                )
+            ):
+                remaining = max(lock_remaining(by_pair, now), lock_remaining(by_address, now))
+                # Not locked yet but the cap is taken by checks still running: retry soon.
+                return Locked(max(math.ceil(remaining), 1))
+            self._pending_pairs[pair] += 1
+            self._pending_addresses[attempt.address] += 1
+            future = self._pool.submit(self._settle, attempt)
+            self._running[attempt.running_key] = future
+        return future
+
+    def _settle(self, attempt: _Attempt) -> GateDecision:
+        """On a pool thread: check the password, then count or reset, and decide."""
+        try:
+            if attempt.stored is None:
+                bcrypt.checkpw(b"unknown user", _DUMMY_BCRYPT)  # as slow as a known user
+                ok = False
+            else:
+                ok = verify_password(attempt.stored, attempt.password)
+        except BaseException:
+            with self._lock:
+                self._release(attempt)
+            raise
+        now = self._clock()
+        with self._lock:
+            # Released in the same step as the count, so no guess slips in between.
+            self._release(attempt)
+            if ok:
+                return self._succeeded(attempt, now)
+            by_pair, by_address = self._count(attempt, now)
         AUTH_FAILURES.inc()
         # Never the user name or password: only where the attempt came from.
         log.warning(
-            "basic auth failed for %s from %s (%d in a row)", rule.prefix, address, failures.count
+            "basic auth failed for %s from %s (%d for this user name, %d from this address)",
+            attempt.rule.prefix,
+            attempt.address,
+            by_pair.count,
+            by_address.count,
         )
-        if failures.locked_until > now:
+        s = self.settings
+        if lock_remaining(by_pair, now) > 0 or lock_remaining(by_address, now) > 0:
             return Locked(math.ceil(s.auth_lockout))
-        delay = min(s.auth_failure_delay * failures.count, 2.0)
-        return Challenge(challenge(rule.realm), delay)
+        delay = min(s.auth_failure_delay * by_address.count, 2.0)
+        return Challenge(challenge(attempt.rule.realm), delay)
+
+    def _succeeded(self, attempt: _Attempt, now: float) -> Allowed:
+        """Under the lock: reset the pair's count and remember the credential."""
+        # Only the pair: resetting the address too would let one valid account wipe
+        # the count of guesses at every other name from that address.
+        self._pairs.pop((attempt.address, attempt.user), None)
+        if self._memo is not None:
+            self._memo.put(attempt.memo_key, attempt.user, attempt.version, now)
+        return Allowed(attempt.user)
+
+    def _count(self, attempt: _Attempt, now: float) -> tuple[Failures, Failures]:
+        """Under the lock: one more failure for the pair and for the address."""
+        s = self.settings
+        window, lockout = s.auth_failure_window, s.auth_lockout
+        pair = (attempt.address, attempt.user)
+        by_pair = count_failure(self._pairs.get(pair), now, window, s.auth_max_failures, lockout)
+        by_address = count_failure(
+            self._addresses.get(attempt.address),
+            now,
+            window,
+            s.auth_max_failures_per_address,
+            lockout,
+        )
+        self._pairs[pair] = by_pair
+        self._addresses[attempt.address] = by_address
+        return by_pair, by_address
+
+    def _release(self, attempt: _Attempt) -> None:
+        """Under the lock: the attempt no longer holds a place under the caps."""
+        _take_one(self._pending_pairs, (attempt.address, attempt.user))
+        _take_one(self._pending_addresses, attempt.address)
+        self._running.pop(attempt.running_key, None)
+
+
+def _take_one(counter: Counter[_K], key: _K) -> None:
+    """One less for ``key``, dropping it at zero so the counter does not grow."""
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 X_REMOTE_USER = b"x-remote-user"

@@ -97,12 +97,20 @@ class Settings:
     auth_memo_ttl: float = 300.0
     auth_memo_size: int = 10_000
     auth_max_failures: int = 5
-    """Failures from one address within ``auth_failure_window`` before 429."""
+    """Failures for one user name from one address within ``auth_failure_window``
+    before that pair gets 429 (other names and addresses still get in)."""
+    auth_max_failures_per_address: int = 20
+    """Failures from one address, whatever the user names, within ``auth_failure_window``
+    before every request from it gets 429; at least ``auth_max_failures``."""
     auth_failure_window: float = 60.0
     auth_lockout: float = 60.0
     """Seconds an address is answered 429 after too many failures."""
     auth_failure_delay: float = 0.25
-    """Each failure's 401 waits this many seconds times the failures so far (max 2 s)."""
+    """Each failure's 401 waits this many seconds times the address's failures so far
+    (max 2 s)."""
+    auth_hash_threads: int = 2
+    """Threads per process that check passwords, off the event loop and at a lower CPU
+    priority; when all are busy, checks wait their turn."""
     cache: bool = True
     """The RFC 9111 cache layer; off leaves compression and auth in place."""
     upstream: str = ""
@@ -206,8 +214,14 @@ class Settings:
             _check(rule.prefix.startswith("/"), "auth", rule.prefix, "path prefixes like /admin/")
         for name in ("auth_memo_ttl", "auth_failure_window", "auth_lockout", "auth_failure_delay"):
             _check(getattr(self, name) >= 0, name, getattr(self, name), "seconds >= 0")
-        for name in ("auth_memo_size", "auth_max_failures"):
+        for name in ("auth_memo_size", "auth_max_failures", "auth_hash_threads"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _check(
+            self.auth_max_failures_per_address >= self.auth_max_failures,
+            "auth_max_failures_per_address",
+            self.auth_max_failures_per_address,
+            f"an integer >= auth_max_failures ({self.auth_max_failures})",
+        )
         for url, weight in parse_upstreams(self.upstream):
             _check_upstream(url)
             _check(weight >= 1, "upstream", self.upstream, "weights >= 1 (URL;weight=N)")
@@ -452,6 +466,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "auth_memo_ttl": parse_float,
     "auth_memo_size": parse_int,
     "auth_max_failures": parse_int,
+    "auth_max_failures_per_address": parse_int,
+    "auth_hash_threads": parse_int,
     "auth_failure_window": parse_float,
     "auth_lockout": parse_float,
     "auth_failure_delay": parse_float,

@@ -3,20 +3,28 @@ checks against hashes made by real tools, and ``edgecache passwd``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import bcrypt
 import pytest
 
+import edgecache.auth
 from edgecache import EdgeCache
 from edgecache.asgi import BasicAuthMiddleware as AsgiAuth
-from edgecache.auth import verify_password
+from edgecache.auth import Allowed, Gate, GateDecision, verify_password
+from edgecache.config import Settings
+from edgecache.core.auth import AuthRule
 from edgecache.errors import ConfigError
 from edgecache.wsgi import BasicAuthMiddleware as WsgiAuth
 from tests.drive import KINDS, Spec
@@ -321,3 +329,217 @@ def test_passwd_command_creates_and_updates(tmp_path: Path) -> None:
         check=True,
     )
     assert os.stat(fresh).st_mode & 0o777 == 0o640  # not world-readable
+
+
+# Issue 12: malformed credentials are no guess, failures count per (address, user
+# name) with a cap per address, and password checks never run on the event loop.
+
+MALFORMED = ["Basic", "Basic !!!", "Bearer x", "Basic " + base64.b64encode(b"alice").decode()]
+
+
+class Recorder:
+    """A verify_password that notes its thread and how many run at once."""
+
+    def __init__(self, hold: float = 0.0) -> None:
+        self.threads: list[threading.Thread] = []
+        self.loops: list[bool] = []
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+        self._hold = hold
+        self._real = edgecache.auth.verify_password
+
+    def __call__(self, stored: str, password: str) -> bool:
+        with self._lock:
+            self.threads.append(threading.current_thread())
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            asyncio.get_running_loop()
+            self.loops.append(True)
+        except RuntimeError:
+            self.loops.append(False)
+        time.sleep(self._hold)  # keeps checks overlapping, so the bound shows
+        with self._lock:
+            self.running -= 1
+        return self._real(stored, password)
+
+
+def test_malformed_credentials_are_not_hashed_nor_counted(
+    kind: str, users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    monkeypatch.setattr(edgecache.auth, "verify_password", recorder)
+    app = build(kind, users, Spec(), Clock(), auth_max_failures=1)  # one counted: locked
+    for header in MALFORMED * 10:
+        assert call(kind, app, "/admin/", Authorization=header).status == 401
+    assert recorder.threads == []
+    assert (
+        call(kind, app, "/admin/", Authorization=auth_header("alice", "wonderland")).status == 200
+    )
+
+
+def gate(users: Path, clock: Clock, **options: Any) -> Gate:
+    settings = Settings(auth=(AuthRule("/admin/", str(users)),), auth_failure_delay=0, **options)
+    return Gate(settings, clock)
+
+
+def ask(g: Gate, address: str, user: str, password: str) -> str:
+    """The kind of decision, as a word: Allowed, Challenge or Locked."""
+    decision = g.check(g.rules[0], auth_header(user, password).encode(), address)
+    return type(decision).__name__
+
+
+def test_a_locked_pair_leaves_other_users_and_addresses_alone(users: Path) -> None:
+    clock = Clock()
+    g = gate(users, clock, auth_max_failures=2, auth_max_failures_per_address=10, auth_memo=False)
+    assert [ask(g, "10.0.0.1", "alice", "x") for _ in range(2)] == ["Challenge", "Locked"]
+    assert ask(g, "10.0.0.1", "alice", "wonderland") == "Locked"
+    assert ask(g, "10.0.0.1", "bob", "correct horse") == "Allowed"
+    assert ask(g, "10.0.0.2", "alice", "wonderland") == "Allowed"
+    clock.now += 61  # the lockout served, the pair starts afresh
+    assert ask(g, "10.0.0.1", "alice", "wonderland") == "Allowed"
+
+
+def test_success_resets_the_pair_but_not_the_address(users: Path) -> None:
+    g = gate(users, Clock(), auth_max_failures=2, auth_max_failures_per_address=4, auth_memo=False)
+    for _ in range(3):  # without the reset, the 2nd failure would lock the pair
+        assert ask(g, "10.0.0.1", "alice", "x") == "Challenge"
+        assert ask(g, "10.0.0.1", "alice", "wonderland") == "Allowed"
+    # Four failures from the address in all: a valid account does not wipe them.
+    assert ask(g, "10.0.0.1", "alice", "x") == "Locked"
+    assert ask(g, "10.0.0.1", "bob", "correct horse") == "Locked"
+    assert ask(g, "10.0.0.9", "bob", "correct horse") == "Allowed"
+
+
+def test_unknown_names_count_toward_the_address_cap(users: Path) -> None:
+    g = gate(users, Clock(), auth_max_failures=3, auth_max_failures_per_address=3)
+    assert [ask(g, "10.0.0.1", f"guess{i}", "x") for i in range(3)] == [
+        "Challenge",
+        "Challenge",
+        "Locked",
+    ]
+    assert ask(g, "10.0.0.1", "alice", "wonderland") == "Locked"
+
+
+def test_password_checks_run_off_the_event_loop_thread(
+    users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder()
+    monkeypatch.setattr(edgecache.auth, "verify_password", recorder)
+    app = AsgiAuth(KINDS["asgi"][0](Spec()), auth=[("/admin/", str(users))], auth_memo=False)
+    loop_threads: list[threading.Thread] = []
+
+    async def one(header: str) -> None:
+        loop_threads.append(threading.current_thread())
+        await app(scope(header), receive, send)
+
+    asyncio.run(one(auth_header("alice", "wonderland")))
+    asyncio.run(one(auth_header("alice", "nope")))
+    assert len(recorder.threads) == 2
+    assert not set(recorder.threads) & set(loop_threads)
+    assert all(t.name.startswith("edgecache-auth") for t in recorder.threads)
+    assert recorder.loops == [False, False]  # no event loop runs where the hash runs
+
+
+def test_wsgi_checks_run_on_the_pool_too(users: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = Recorder()
+    monkeypatch.setattr(edgecache.auth, "verify_password", recorder)
+    app = build("wsgi", users, Spec(), Clock())
+    assert (
+        call("wsgi", app, "/admin/", Authorization=auth_header("alice", "wonderland")).status == 200
+    )
+    assert recorder.threads[0] is not threading.current_thread()
+    assert recorder.threads[0].name.startswith("edgecache-auth")
+
+
+async def receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
+async def send(message: MutableMapping[str, Any]) -> None:
+    pass
+
+
+def scope(header: str, address: str = "10.0.0.1") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": "/admin/",
+        "headers": [(b"host", b"test"), (b"authorization", header.encode())],
+        "client": (address, 1234),
+    }
+
+
+def test_the_pool_is_bounded_and_parallel_guesses_cannot_overshoot_a_cap(
+    users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(hold=0.05)
+    monkeypatch.setattr(edgecache.auth, "verify_password", recorder)
+    settings = Settings(
+        auth=(AuthRule("/admin/", str(users)),),
+        auth_failure_delay=0,
+        auth_hash_threads=3,
+        auth_max_failures=4,
+        auth_max_failures_per_address=4,
+    )
+    g = Gate(settings, Clock())
+    rule = g.rules[0]
+
+    async def storm() -> list[str]:
+        # 12 different guesses at once from 12 addresses, then 10 from one address.
+        many = [
+            g.check_async(rule, auth_header("alice", f"x{i}").encode(), f"10.1.0.{i}")
+            for i in range(12)
+        ]
+        one = [
+            g.check_async(rule, auth_header("alice", f"y{i}").encode(), "10.2.0.1")
+            for i in range(10)
+        ]
+        return [type(d).__name__ for d in await asyncio.gather(*many, *one)]
+
+    decisions = asyncio.run(storm())
+    assert recorder.most <= 3  # never more threads hashing than the pool has
+    assert decisions[:12] == ["Challenge"] * 12
+    # From one address, only 4 guesses (the cap) were checked; the rest were refused.
+    assert len(recorder.threads) == 12 + 4
+    assert sorted(decisions[12:]) == ["Challenge"] * 3 + ["Locked"] * 7
+
+
+def test_one_check_for_the_same_credentials_sent_at_once(
+    users: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(hold=0.05)
+    monkeypatch.setattr(edgecache.auth, "verify_password", recorder)
+    g = gate(users, Clock(), auth_memo=False)
+    header = auth_header("alice", "wonderland").encode()
+
+    async def browser() -> list[GateDecision]:
+        return await asyncio.gather(
+            *(g.check_async(g.rules[0], header, "10.0.0.1") for _ in range(6))
+        )
+
+    assert asyncio.run(browser()) == [Allowed("alice")] * 6
+    assert len(recorder.threads) == 1
+
+
+def test_des_crypt_line_is_logged_as_unsupported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "users"
+    path.write_text("dave:rl0uE2Iwp9QH.\n")  # htpasswd -d
+    with caplog.at_level(logging.ERROR, logger="edgecache.auth"):
+        gate(path, Clock())
+    (message,) = [r.getMessage() for r in caplog.records if "line 1" in r.getMessage()]
+    assert "DES crypt" in message and "not supported" in message
+    assert "auth_plaintext" not in message and "dave" not in message
+
+
+def test_new_settings_are_validated_naming_them() -> None:
+    with pytest.raises(ConfigError, match="auth_max_failures_per_address"):
+        Settings(auth_max_failures=10, auth_max_failures_per_address=5)
+    with pytest.raises(ConfigError, match="EDGECACHE_AUTH_MAX_FAILURES_PER_ADDRESS"):
+        Settings.from_env({"EDGECACHE_AUTH_MAX_FAILURES_PER_ADDRESS": "many"})
+    with pytest.raises(ConfigError, match="auth_hash_threads"):
+        Settings.from_env({"EDGECACHE_AUTH_HASH_THREADS": "0"})
+    defaults = Settings()
+    assert defaults.auth_max_failures_per_address > defaults.auth_max_failures

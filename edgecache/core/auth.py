@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import binascii
 import posixpath
+import re
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,11 +100,20 @@ SCHEMES = (
 )
 
 
+# Traditional DES crypt (htpasswd -d): 2 salt + 11 hash characters of crypt's alphabet,
+# no prefix. It keeps only the first 8 characters of a password, and no maintained
+# library we use checks it, so such lines are refused with a message saying so.
+_DES_CRYPT = re.compile(r"[./0-9A-Za-z]{13}")
+
+
 def hash_scheme(stored: str) -> str:
-    """The scheme of an htpasswd hash; ``plain`` when it has no known prefix."""
+    """The scheme of an htpasswd hash; ``des-crypt`` for a 13-character crypt(3) hash,
+    ``plain`` when it has no known shape."""
     for prefix, scheme in SCHEMES:
         if stored.startswith(prefix):
             return scheme
+    if _DES_CRYPT.fullmatch(stored):
+        return "des-crypt"
     return "plain"
 
 
@@ -124,13 +134,67 @@ def parse_htpasswd(text: str, allow_plaintext: bool) -> tuple[dict[str, str], li
         if not colon or not user or not stored:
             errors.append(HtpasswdError(number, "expected user:hash"))
             continue
-        stored = stored.split(":", 1)[0] if hash_scheme(stored) != "plain" else stored
-        if hash_scheme(stored) == "plain" and not allow_plaintext:
+        scheme = hash_scheme(stored)
+        if scheme not in ("plain", "des-crypt"):
+            stored = stored.split(":", 1)[0]  # Apache allows trailing fields after a hash
+        # The messages name the line, never the user: user names are not logged.
+        if scheme == "des-crypt":
+            # Refused even with auth_plaintext: taking it as plain text would make the
+            # hash itself the password.
             errors.append(
                 HtpasswdError(
-                    number, f"user {user!r}: unrecognised hash (plain text needs auth_plaintext)"
+                    number, "DES crypt hash is not supported (re-hash it with htpasswd -B)"
                 )
+            )
+            continue
+        if scheme == "plain" and not allow_plaintext:
+            errors.append(
+                HtpasswdError(number, "unrecognised hash (plain text needs auth_plaintext)")
             )
             continue
         users[user] = stored
     return users, errors
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """Failed password checks for one key (an address, or an address and user name)
+    since ``since``; ``locked_until`` is when a lockout ends (0: none)."""
+
+    count: int
+    since: float
+    locked_until: float = 0.0
+
+
+def lock_remaining(failures: Failures | None, now: float) -> float:
+    """Seconds left of a lockout, 0 when there is none."""
+    return max(failures.locked_until - now, 0.0) if failures is not None else 0.0
+
+
+def recent_failures(failures: Failures | None, now: float, window: float) -> int:
+    """Failures that still count: those in the window that began with the first one,
+    unless a lockout they caused is over (it was served; the count starts afresh)."""
+    if failures is None or now - failures.since > window:
+        return 0
+    if 0 < failures.locked_until <= now:
+        return 0
+    return failures.count
+
+
+def count_failure(
+    failures: Failures | None, now: float, window: float, cap: int, lockout: float
+) -> Failures:
+    """``failures`` with one more; reaching ``cap`` within ``window`` locks for ``lockout``."""
+    count, since = 1, now
+    if failures is not None and recent_failures(failures, now, window):
+        count, since = failures.count + 1, failures.since
+    return Failures(count, since, now + lockout if count >= cap else 0.0)
+
+
+def admits(failures: Failures | None, pending: int, now: float, window: float, cap: int) -> bool:
+    """Whether one more guess may be checked: not locked, and the failures so far plus
+    the checks still running stay under ``cap``. Counting running checks keeps an
+    attacker who sends many guesses at once from getting more than ``cap`` checked."""
+    if lock_remaining(failures, now) > 0:
+        return False
+    return recent_failures(failures, now, window) + pending < cap

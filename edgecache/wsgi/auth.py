@@ -41,6 +41,9 @@ class BasicAuthMiddleware:
             return self.app(environ, start_response)
         raw = environ.get("HTTP_AUTHORIZATION")
         authorization = raw.encode("latin-1") if raw is not None else None
+        # This request thread waits while a gate pool thread hashes. It would block
+        # either way; the hand-off bounds how many hashes run at once and runs them at
+        # a lower CPU priority, so request threads serving other paths come first.
         decision = self.gate.check(rule, authorization, environ.get("REMOTE_ADDR", "unknown"))
         if isinstance(decision, Allowed):
             if not self.settings.auth_forward_credentials:
