@@ -152,7 +152,7 @@ class Settings:
     """Wire server: most header field lines in a request; then 431."""
     max_uri_bytes: int = 8 * 1024
     """Wire server: longest request-target, bytes; then 414."""
-    max_connections: int = 10_000
+    max_connections: int = 4096
     """Wire server: open client connections per worker; beyond it new ones wait in the
     listen backlog (accepting pauses) instead of the process running out of files."""
     stored_br_quality: int = 11

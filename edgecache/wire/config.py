@@ -22,7 +22,7 @@ class WireConfig:
     max_header_fields: int = 100
     max_uri_bytes: int = 8 * 1024
     max_body_size: int = 100 * 1024**2
-    max_connections: int = 10_000
+    max_connections: int = 4096
     hsts: int = 0
     """Strict-Transport-Security max-age added to every answer over TLS; 0: none."""
     shutdown_timeout: float = 30.0

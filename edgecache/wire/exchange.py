@@ -234,6 +234,7 @@ class Exchange:
         length: int | None = None
         dated = False
         for name, value in headers:
+            name = name.lower()
             if name in _FRAMING:
                 continue
             if name == b"content-length":
@@ -242,6 +243,8 @@ class Exchange:
                     continue  # RFC 9110 §8.6: never on 1xx or 204
             elif name == b"date":
                 dated = True
+            elif name == b"cache-status" and not self.cache_status:
+                self.cache_status = value.decode("latin-1")  # for the access log
             _check_field(name, value)
             parts += (name, b": ", value, CRLF)
         bodyless = request.method == "HEAD" or status in (204, 304) or status < 200
