@@ -181,6 +181,14 @@ class Connection(asyncio.Protocol):
             self.leftover = data[int(exc.args[0]) :]
             return
         except httptools.HttpParserError:
+            broken = self.parsing
+            if broken is not None and not broken.complete:
+                self.parsing = None
+                if broken is self.current:
+                    self.stop_reading()
+                    broken.body_broken()  # answers 400 in the handler's place if it can
+                    return
+                self.queue.remove(broken)  # never started: the refusal takes its place
             self.refuse(400, "Bad Request")
             return
         if self.in_head:

@@ -65,6 +65,7 @@ class Exchange:
         "finished",
         "gone",
         "keep_alive",
+        "overruled",
         "received",
         "request",
         "sent",
@@ -99,6 +100,8 @@ class Exchange:
         self.started = False
         self.finished = False
         self.tunnelled = False
+        self.overruled = False
+        """The wire layer answered in the handler's place: its answer is dropped."""
         self.status = 0
         self.sent = 0
         self._length: int | None = None
@@ -145,6 +148,16 @@ class Exchange:
                 waiter.set_result(None)
             else:
                 waiter.set_exception(error)
+
+    def body_broken(self) -> None:
+        """Bad body framing (a bad chunk size): 400 from us if nothing was answered
+        yet; the handler sees a client that left, and its answer goes nowhere."""
+        self.keep_alive = False
+        self.error = ClientGone()
+        if not self.started:
+            self.fail(400, "Bad Request")
+            self.overruled = True
+        self._wake(self.error)
 
     def body_timed_out(self) -> None:
         self.keep_alive = False
@@ -210,6 +223,8 @@ class Exchange:
             self._gone_callbacks.append(callback)
 
     def informational(self, status: int, headers: Headers) -> None:
+        if self.overruled:
+            return
         if self.started or not 100 <= status < 200 or status == 101:
             raise RuntimeError(f"informational({status}) after start or not a 1xx")
         if self.request.version == "1.0" or self.conn.lost:
@@ -225,6 +240,8 @@ class Exchange:
 
     def start(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         if self.started:
+            if self.overruled:
+                return
             raise RuntimeError("start() called twice")
         conn = self.conn
         request = self.request
@@ -294,6 +311,8 @@ class Exchange:
         return parts
 
     async def write(self, data: bytes) -> None:
+        if self.overruled:
+            raise ClientGone
         if not self.started or self.finished:
             raise RuntimeError("write() before start() or after end()")
         conn = self.conn
