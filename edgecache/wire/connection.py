@@ -116,6 +116,12 @@ class Connection(asyncio.Protocol):
         if self.tunnel is not None:
             self.tunnel.feed_eof()
         self.queue.clear()
+        # The parser refers to us: without this cycle the connection (and a half-read
+        # head in the parser's buffers) is freed now, not at a later gc pass.
+        self.parser = None
+        self.parsing = None
+        self._headers = []
+        self._url = b""
 
     def eof_received(self) -> bool | None:
         if self.tunnel is not None:
