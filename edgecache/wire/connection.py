@@ -118,7 +118,7 @@ class Connection(asyncio.Protocol):
         self.queue.clear()
         # The parser refers to us: without this cycle the connection (and a half-read
         # head in the parser's buffers) is freed now, not at a later gc pass.
-        self.parser = None
+        self.parser = None  # type: ignore[assignment]  # never used once lost
         self.parsing = None
         self._headers = []
         self._url = b""
