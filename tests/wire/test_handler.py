@@ -87,6 +87,9 @@ class Native(BaseHandler):
             reply.start(200, [(b"content-length", b"10")])
             await reply.write(b"12345")
             raise RuntimeError("boom")
+        elif path == "/split":
+            reply.start(200, [(b"x-a", b"a\r\nx-injected: 1"), (b"content-length", b"0")])
+            reply.end()
         elif path == "/nothing":
             return
         elif path == "/tunnel" and request.upgrade == b"shout":
@@ -187,7 +190,7 @@ def test_truncated_answers_close_the_connection(port: int, path: bytes) -> None:
     assert head.startswith(b"HTTP/1.1 200") and len(body) < 100
 
 
-@pytest.mark.parametrize("path", [b"/raise-before", b"/nothing"])
+@pytest.mark.parametrize("path", [b"/raise-before", b"/nothing", b"/split"])
 def test_no_answer_from_the_handler_is_500(port: int, path: bytes) -> None:
     answers, _ = exchange_and_close(port, b"GET " + path + b" HTTP/1.1\r\n" + HOST + b"\r\n")
     assert answers[0].status == 500
