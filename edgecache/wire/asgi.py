@@ -7,8 +7,8 @@ order); the messages are the dicts ASGI requires, nothing more. What the access 
 wants back comes from the ``edgecache.log`` note that the forwarder and auth write
 into, and from the answer's Cache-Status (the wire layer reads that itself).
 
-Websocket upgrades are refused with 501 for now: tunnelling them through ASGI needs
-websocket framing on this side; the native proxy handler will tunnel raw bytes.
+Websocket upgrades become ASGI websocket sessions (``edgecache.wire.websocket``), so
+the forwarder's websocket tunnel works on the wire layer too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from edgecache.asgi.types import ASGIApp, Message
 from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request
+from edgecache.wire.websocket import run_websocket
 
 log = logging.getLogger("edgecache.wire")
 
@@ -28,7 +29,6 @@ LOG_KEY = "edgecache.log"
 """The scope key of a dict in which the chain notes facts for the access log."""
 USER_KEY = "edgecache.user"
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
-_WEBSOCKET_REFUSED = b"501 Not Implemented: websocket upgrades need --server uvicorn for now\n"
 
 
 class _Cycle:
@@ -121,16 +121,6 @@ class ASGIHandler(BaseHandler):
         self._stopped: asyncio.Future[None] | None = None
 
     async def handle(self, request: Request, reply: Reply) -> None:
-        if request.upgrade is not None:
-            reply.start(
-                501,
-                [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", b"%d" % len(_WEBSOCKET_REFUSED)),
-                ],
-            )
-            reply.end(_WEBSOCKET_REFUSED)
-            return
         path = request.path
         scope = {
             "type": "http",
@@ -148,6 +138,11 @@ class ASGIHandler(BaseHandler):
             "state": self.state.copy(),
             LOG_KEY: {},
         }
+        if request.upgrade == b"websocket" and request.method == "GET":
+            await run_websocket(self.app, scope, request, reply)
+            return
+        # Any other upgrade (h2c, ...) is ignored: answered over HTTP/1.1, and then the
+        # connection closes (the parser stopped at the upgrade request's head).
         cycle = _Cycle(request, reply, scope)
         if cycle.body is None:
             # No body: the first receive() answers at once, without waiting.

@@ -162,3 +162,26 @@ def test_json_log_lines_only(origin: Origin, tmp_path: object) -> None:
     records = [json.loads(line) for line in lines]  # every line is JSON
     hit = [r for r in records if r.get("path") == "/echo?json=1"][-1]
     assert hit["status"] == 200 and hit["upstream_time"] is not None
+
+
+def test_websocket_through_the_bridge(proxy: Proxy) -> None:
+    import asyncio
+
+    import aiohttp
+
+    async def talk() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{proxy.port}/ws", protocols=("chat",)) as ws,
+        ):
+            assert ws.protocol == "chat"
+            for i in range(3):
+                await ws.send_str(f"m{i}")
+                assert (await ws.receive()).data == f"echo:m{i}"
+            await ws.send_bytes(b"x" * 100_000)  # several frames' worth of bytes
+            assert (await ws.receive()).data == b"x" * 100_000
+            await ws.close()
+            assert ws.close_code == 1000
+
+    asyncio.run(talk())
+    assert httpx.get(proxy.url + "/echo").status_code == 200
