@@ -27,6 +27,7 @@ def proxy(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "1M",
     ) as p:
         yield p
+        assert "Traceback" not in p.log(), p.log()[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,4 @@ def hasty_proxy(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "1",
     ) as p:
         yield p
+        assert "Traceback" not in p.log(), p.log()[-3000:]
