@@ -68,6 +68,7 @@ class Connection(asyncio.Protocol):
         self.leftover = b""
         self.lost = False
         self.closing = False
+        self._eof = False
         self._advancing = False
         self._paused = 0
         self.write_paused = False
@@ -129,6 +130,7 @@ class Connection(asyncio.Protocol):
             return self.scheme == "http"  # keep our half open to finish writing
         busy = self.current is not None or bool(self.queue)
         self.closing = True  # the client will send no more requests
+        self._eof = True
         if self.parsing is not None and not self.parsing.complete:
             self.parsing.client_left()
         if not busy or self.scheme == "https":
@@ -388,8 +390,8 @@ class Connection(asyncio.Protocol):
         self.closing = True
         if self.lost or self.transport.is_closing():
             return
-        if abort or not self.transport.can_write_eof():
-            self.transport.close()
+        if abort or self._eof or not self.transport.can_write_eof():
+            self.transport.close()  # (after a client's FIN there is nothing to linger for)
             return
         self.transport.write_eof()
         self._resume(_STOPPED | _PIPELINE | _BODY)

@@ -5,6 +5,7 @@ one Date, and the deadlines (head, idle, body)."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import httpx
@@ -185,3 +186,11 @@ def test_websocket_through_the_bridge(proxy: Proxy) -> None:
 
     asyncio.run(talk())
     assert httpx.get(proxy.url + "/echo").status_code == 200
+
+
+def test_a_half_closed_client_still_gets_its_answer(proxy: Proxy) -> None:
+    with connect(proxy.port) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\n" + HOST + b"\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        data = read_until_closed(sock)
+    assert parse_responses(data)[0].status == 200
