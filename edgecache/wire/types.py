@@ -233,9 +233,11 @@ class Handler(Protocol):
         ...
 
     async def handle(self, request: Request, reply: Reply) -> None:
-        """Answer ``request`` through ``reply``. Returning without ``end`` ends the
-        answer (``end()`` before ``start`` answers 500); an exception before
-        ``start`` answers 500 (or 413/408 for the body errors), after it aborts."""
+        """Answer ``request`` through ``reply``. Returning without ``start`` answers
+        500; returning after ``start`` but without ``end`` aborts (the client sees a
+        truncated answer, never a complete-looking one). An exception before
+        ``start`` answers 500 (413/408 for BodyTooLarge/BodyTimeout), after it
+        aborts. After a 101 and ``tunnel()``, returning closes the connection."""
         ...
 
     async def startup(self) -> None:
