@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from edgecache.apps import load_app
@@ -94,10 +95,20 @@ def export_settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env()
 
 
-def _proxy(args: argparse.Namespace) -> int:
+def _runner(settings: Settings) -> Callable[..., int]:
+    """The server under proxy/serve: uvicorn, or the wire layer (``--server wire``)."""
+    if settings.server == "wire":
+        from edgecache.wire.runner import run as run_wire
+
+        return run_wire
     from edgecache.proxy.server import run
 
+    return run
+
+
+def _proxy(args: argparse.Namespace) -> int:
     settings = export_settings(args)
+    run = _runner(settings)
     if not settings.upstream and not settings.config:
         raise ConfigError(
             "setting upstream (--upstream, EDGECACHE_UPSTREAM) or config (--config, "
@@ -107,9 +118,8 @@ def _proxy(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from edgecache.proxy.server import run
-
     settings = export_settings(args)
+    run = _runner(settings)
     load_app(args.app)  # fail here, clearly, before any server starts
     return run(
         dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=args.log_level

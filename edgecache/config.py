@@ -152,6 +152,26 @@ class Settings:
     hsts: int = 0
     """Strict-Transport-Security max-age on TLS answers, seconds; 0 sends none."""
     access_log: Literal["combined", "json", "off"] = "combined"
+    server: Literal["uvicorn", "wire"] = "uvicorn"
+    """The HTTP server under proxy/serve: uvicorn, or edgecache's own wire layer
+    (uvloop + httptools) with the limits and deadlines below."""
+    header_timeout: float = 10.0
+    """Wire server: longest a client may take to send a whole request head, seconds
+    (nginx's client_header_timeout); then 408 and the connection is closed."""
+    keepalive_timeout: float = 75.0
+    """Wire server: an idle keep-alive connection is closed after this many seconds."""
+    write_timeout: float = 60.0
+    """Wire server: longest wait for the client to take the next part of an answer,
+    seconds (nginx's send_timeout); then the connection is closed."""
+    max_header_bytes: int = 32 * 1024
+    """Wire server: largest request head (request line and fields), bytes; then 431."""
+    max_header_fields: int = 100
+    """Wire server: most header field lines in a request; then 431."""
+    max_uri_bytes: int = 8 * 1024
+    """Wire server: longest request-target, bytes; then 414."""
+    max_connections: int = 4096
+    """Wire server: open client connections per worker; beyond it new ones wait in the
+    listen backlog (accepting pauses) instead of the process running out of files."""
     stored_br_quality: int = 11
     stored_zstd_level: int = 19
     stored_gzip_level: int = 9
@@ -258,6 +278,13 @@ class Settings:
             self.access_log,
             "'combined', 'json' or 'off'",
         )
+        _check(self.server in ("uvicorn", "wire"), "server", self.server, "'uvicorn' or 'wire'")
+        for name in ("header_timeout", "keepalive_timeout", "write_timeout"):
+            _check(getattr(self, name) > 0, name, getattr(self, name), "seconds > 0")
+        for name in ("max_header_bytes", "max_uri_bytes"):
+            _check(getattr(self, name) >= 256, name, getattr(self, name), "a size >= 256")
+        for name in ("max_header_fields", "max_connections"):
+            _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         _check(
             bool(self.certfile) == bool(self.keyfile),
             "certfile",
@@ -495,4 +522,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "redirect_http_port": parse_int,
     "hsts": parse_int,
     "access_log": _identity,
+    "server": _identity,
+    "header_timeout": parse_float,
+    "keepalive_timeout": parse_float,
+    "write_timeout": parse_float,
+    "max_header_bytes": parse_size,
+    "max_header_fields": parse_int,
+    "max_uri_bytes": parse_size,
+    "max_connections": parse_int,
 }

@@ -14,6 +14,8 @@ from edgecache.config import Settings
 from edgecache.core.headers import AUTHORIZATION
 
 USER_KEY = "edgecache.user"
+LOG_KEY = "edgecache.log"
+"""The access log's note in the scope (set by the server layer when it logs)."""
 
 
 class BasicAuthMiddleware:
@@ -57,6 +59,9 @@ class BasicAuthMiddleware:
         address = client[0] if client else "unknown"
         decision = await self.gate.check_async(rule, authorization, address)
         if isinstance(decision, Allowed):
+            note = scope.get(LOG_KEY)
+            if note is not None:  # the scope is copied below: tell the access log here
+                note["user"] = decision.user
             kept = [h for h in headers if h[0] not in self._drop]
             kept.append((X_REMOTE_USER, decision.user.encode("utf-8")))
             await self.app({**scope, "headers": kept, USER_KEY: decision.user}, receive, send)

@@ -60,7 +60,7 @@ class AccessLogMiddleware:
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
-        user = scope.get("edgecache.user") or "-"
+        user = scope.get("edgecache.user") or scope.get(LOG_KEY, {}).get("user") or "-"
         upstream = note.get("upstream_time")
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -57,10 +57,11 @@ class HSTSMiddleware:
         await self.app(scope, receive, with_hsts)
 
 
-def build_app(settings: Settings, app: Any = None) -> ASGIApp:
-    """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder."""
+def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASGIApp:
+    """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder.
+    ``wire``: for the wire layer, which adds HSTS and writes the access log itself."""
     if app is None and settings.config:
-        return _outer(Router(load_routes(settings.config, settings), settings), settings)
+        return _outer(Router(load_routes(settings.config, settings), settings), settings, wire)
     if app is None:
         if not settings.upstream:
             raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
@@ -69,15 +70,17 @@ def build_app(settings: Settings, app: Any = None) -> ASGIApp:
         from a2wsgi import WSGIMiddleware
 
         inner = WSGIMiddleware(EdgeCache(app, settings=settings), workers=8)
-        return _outer(inner, settings)
+        return _outer(inner, settings, wire)
     else:
         inner = app
-    return _outer(EdgeCache(inner, settings=settings, interface="asgi"), settings)
+    return _outer(EdgeCache(inner, settings=settings, interface="asgi"), settings, wire)
 
 
-def _outer(chain: ASGIApp, settings: Settings) -> ASGIApp:
+def _outer(chain: ASGIApp, settings: Settings, wire: bool = False) -> ASGIApp:
     if settings.admin_token:
         chain = AdminMiddleware(chain, settings.admin_token)
+    if wire:
+        return chain
     if settings.hsts:
         chain = HSTSMiddleware(chain, settings.hsts)
     counting = bool(settings.admin_token)  # request metrics are kept when they can be read

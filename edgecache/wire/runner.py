@@ -1,0 +1,286 @@
+"""``edgecache proxy|serve --server wire``: today's ASGI chain (``build_app``) through
+the ASGI bridge on the wire layer, on uvloop.
+
+The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
+It binds the listening sockets (and the redirect listener's), builds the TLS context
+(``harden``: TLS 1.2+, ALPN http/1.1), and serves in this process, or in ``workers``
+processes sharing the sockets under a supervisor that restarts a worker that died and
+stops them all on SIGTERM. Workers are fresh interpreters (fork + exec of
+``python -m edgecache.wire.runner``) rather than bare forks: prometheus_client picks
+its multi-process mode when it is first imported, which in this process has happened.
+
+SIGTERM: stop accepting, let answers under way finish (up to 30 s), then exit 0.
+"ready" is printed once every listening socket is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import json
+import logging
+import os
+import resource
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, TextIO
+
+from edgecache.config import Settings
+from edgecache.proxy.server import APP_VARIABLE, build_app, preflight
+from edgecache.proxy.tls import harden, self_signed_files
+from edgecache.wire.accesslog import AccessLog
+from edgecache.wire.asgi import ASGIHandler
+from edgecache.wire.config import WireConfig
+from edgecache.wire.redirect import RedirectHandler
+from edgecache.wire.server import WireServer
+
+log = logging.getLogger("edgecache.wire")
+
+_FDS = "_EDGECACHE_WIRE_FDS"
+"""For a worker: the inherited listening sockets, ``main[,redirect]``, and the pipe
+on which it says it is ready."""
+
+
+class JsonLines:
+    """stderr for ``--access-log json``: every line the process writes is JSON. Lines
+    that are not (log messages, warnings, tracebacks) become {"message": ...}."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        out = []
+        for line in lines:
+            if line.startswith("{") and line.endswith("}"):
+                out.append(line)
+            elif line:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                out.append(json.dumps({"time": stamp, "message": line}, separators=(",", ":")))
+        if out:
+            self.stream.write("\n".join(out) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _setup_logging(settings: Settings, log_level: str) -> None:
+    if settings.access_log == "json" and not isinstance(sys.stderr, JsonLines):
+        sys.stderr = JsonLines(sys.stderr)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _raise_fd_limit(settings: Settings) -> int:
+    """Room for every allowed connection (a client socket, perhaps an upstream one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    room = max(16, (soft - 64) // 2)
+    if settings.max_connections > room:
+        log.warning(
+            "wire: max_connections %d lowered to %d: the open-files limit is %d",
+            settings.max_connections,
+            room,
+            soft,
+        )
+        return room
+    return settings.max_connections
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.certfile:
+        return None
+    context = harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    context.load_cert_chain(settings.certfile, settings.keyfile)
+    return context
+
+
+def _handler(settings: Settings, app_spec: str | None) -> ASGIHandler:
+    from edgecache.cli import load_app
+
+    app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True)
+    # As in proxy.server.create_app: what is built now lives as long as the process.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 20, 20)
+    return ASGIHandler(
+        app,
+        lifespan="on" if not app_spec else "auto",
+        server=(settings.listen_host, settings.listen_port),
+    )
+
+
+def run(settings: Settings, app_spec: str | None = None, log_level: str = "info") -> int:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
+    _setup_logging(settings, log_level)
+    preflight(settings)
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edgecache-metrics-")
+    if settings.self_signed and not settings.certfile:
+        certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
+        os.environ["EDGECACHE_CERTFILE"], os.environ["EDGECACHE_KEYFILE"] = certfile, keyfile
+        settings = Settings.from_env()
+    if app_spec:
+        os.environ[APP_VARIABLE] = app_spec
+    _handler(settings, app_spec)  # a bad setting or app fails here, before any worker
+    socks = [_bind(settings.listen_host, settings.listen_port)]
+    if settings.redirect_http_port:
+        socks.append(_bind(settings.listen_host, settings.redirect_http_port))
+    scheme = "https" if settings.certfile else "http"
+    target = settings.upstream or app_spec or settings.config
+    print(
+        f"edgecache: {scheme}://{settings.listen_host}:{settings.listen_port} -> {target} "
+        f"({settings.store} cache, {settings.workers} worker(s), wire server)",
+        file=sys.stderr,
+        flush=True,
+    )
+    if settings.workers == 1:
+        serve(settings, app_spec, socks, None)
+    else:
+        _supervise(settings, socks)
+    return 0
+
+
+def serve(
+    settings: Settings,
+    app_spec: str | None,
+    socks: list[socket.socket],
+    ready_fd: int | None,
+) -> None:
+    """One process's server (and redirect listener) on uvloop, until SIGTERM."""
+    import uvloop
+
+    cap = _raise_fd_limit(settings)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(settings, app_spec, socks, ready_fd, cap))
+    finally:
+        loop.close()
+
+
+async def _serve(
+    settings: Settings,
+    app_spec: str | None,
+    socks: list[socket.socket],
+    ready_fd: int | None,
+    cap: int,
+) -> None:
+    loop = asyncio.get_running_loop()
+    config = dataclasses.replace(WireConfig.from_settings(settings), max_connections=cap)
+    counting = bool(settings.admin_token)
+    access = None
+    if settings.access_log != "off" or counting:
+        access = AccessLog(settings.access_log, counting)
+    server = WireServer(_handler(settings, app_spec), config, access)
+    await server.start()
+    server.listen(socks[0], _tls_context(settings))
+    servers = [server]
+    if len(socks) > 1:
+        redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
+        await redirect.start()
+        redirect.listen(socks[1])
+        servers.append(redirect)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if ready_fd is None:
+        print("edgecache: ready", file=sys.stderr, flush=True)
+    else:
+        os.write(ready_fd, b"r")
+        os.close(ready_fd)
+    await stop.wait()
+    await asyncio.gather(*(s.shutdown() for s in servers))
+
+
+# -- several workers -----------------------------------------------------------------
+
+
+def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
+    """Start the workers, restart one that dies, stop them all on SIGTERM/SIGINT."""
+    stopping = False
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    ready_r, ready_w = os.pipe()
+
+    def spawn() -> None:
+        env = {**os.environ, _FDS: ",".join(str(s.fileno()) for s in socks) + f";{ready_w}"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgecache.wire.runner"],
+            env=env,
+            pass_fds=[*(s.fileno() for s in socks), ready_w],
+        )
+        children[proc.pid] = proc
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in children.values():
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(settings.workers):
+        spawn()
+    ready = 0
+    while ready < settings.workers and not stopping:
+        if select.select([ready_r], [], [], 0.5)[0]:
+            ready += len(os.read(ready_r, 64))
+        elif any(proc.poll() is not None for proc in children.values()):
+            break  # one died before it was ready: the loop below starts another
+    if not stopping:
+        print("edgecache: ready", file=sys.stderr, flush=True)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        proc = children.pop(pid, None)
+        if proc is not None and not stopping:
+            log.warning("wire: worker %d exited (%d); starting another", pid, status)
+            time.sleep(0.5)
+            spawn()
+    os.close(ready_r)
+    os.close(ready_w)
+
+
+def _worker_main() -> None:
+    socks_text, ready_text = os.environ.pop(_FDS).split(";")
+    socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
+    settings = Settings.from_env()
+    _setup_logging(settings, "info")
+    serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
+
+
+if __name__ == "__main__":
+    _worker_main()
