@@ -2,7 +2,7 @@
 
 - hits: nginx ``proxy_cache`` vs edgecache's memory cache (goal >= 45% of nginx);
 - misses: ``no-store`` answers through nginx's keep-alive upstream pool vs edgecache's
-  aiohttp pool (goal >= 25% of nginx);
+  own keep-alive upstream client, ``edgecache.wire.upstream`` (goal >= 25% of nginx);
 - p99 latency of each, from wrk;
 - RSS of each proxy process while 1 GB streams through it, down and up (goal: flat).
 
