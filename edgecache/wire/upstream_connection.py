@@ -29,9 +29,8 @@ from edgecache.wire.upstream_errors import (
 Header = tuple[bytes, bytes]
 
 HIGH_WATER = 512 * 1024
-"""Queued body bytes at which reading the upstream pauses."""
-LOW_WATER = 128 * 1024
-"""Queued body bytes at which it resumes."""
+"""Queued body bytes at which reading the upstream pauses; it resumes when the consumer
+takes them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +229,17 @@ class Exchange:
                 raise ReadTimeout(f"no answer head within {timeout} s")
 
     async def next_chunk(self, timeout: float) -> bytes | None:
-        """The next body chunk, or None at the end. Raises ``IncompleteBody`` (or
+        """The body received so far, or None at the end. Raises ``IncompleteBody`` (or
         ``BodyTimeout``) once the queued bytes are spent if the answer broke off."""
         while True:
             if self.body:
-                chunk = self.body.popleft()
-                self.buffered -= len(chunk)
-                if self.reading_paused and self.buffered <= LOW_WATER:
+                # All that is queued, as one chunk: a lagging consumer catches up with
+                # one send instead of one per socket read.
+                body = self.body
+                chunk = body.popleft() if len(body) == 1 else b"".join(body)
+                body.clear()
+                self.buffered = 0
+                if self.reading_paused:
                     self.reading_paused = False
                     self.conn.resume_reading()
                 return chunk

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
+import trustme
 import uvloop
 
 from edgecache.wire.upstream import (
@@ -539,5 +541,32 @@ def test_a_large_body_streams_with_bounded_buffering(run: Run) -> None:
             assert peak <= HIGH_WATER + 1024 * 1024, peak
             assert pool.idle == 1
             pool.close()
+
+    run(main())
+
+
+def test_https_origin(run: Run) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    async def main() -> None:
+        async def tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for _ in range(3):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer(b"secret"))
+                await writer.drain()
+
+        listener = await asyncio.start_server(tls, "127.0.0.1", 0, ssl=server_ctx)
+        port = listener.sockets[0].getsockname()[1]
+        pool = UpstreamPool(f"https://127.0.0.1:{port}", ssl_context=client_ctx)
+        for _ in range(3):
+            assert await get(pool) == (200, b"secret")
+        assert pool.opened == 1
+        pool.close()
+        listener.close()
+        await asyncio.sleep(0.05)
 
     run(main())
