@@ -282,16 +282,13 @@ class Connection(asyncio.Protocol):
         if exchange.reading_paused:  # the queued rest belongs to the exchange now
             exchange.reading_paused = False
             self.resume_reading()
-        if (
-            exchange.keep_alive
-            and exchange.request_sent
-            and not exchange.trailing
-            and not self.closed
-        ):
+        if not exchange.request_sent or exchange.trailing:
+            self.abort()  # out of step with the upstream: drop it, unsent bytes and all
+        elif exchange.keep_alive and not self.closed:
             self.reused = True
             self._on_release(self)
         else:
-            self.abort()
+            self.close()  # a clean answer that said close
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
