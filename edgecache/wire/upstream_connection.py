@@ -172,7 +172,8 @@ class Exchange:
             # of Content-Length bytes. The answer is whole now; anything that still
             # arrives for it marks the connection as unusable.
             self.done = True
-        elif status not in (204, 304):
+        elif status not in (204, 304) and not self.keep_alive:
+            # A body that runs to the close is never keep-alive: only then look.
             self.until_close = _close_delimited(self.headers)
         self._wake()
         self.conn.wake_drain()  # stop sending a body the upstream has answered
