@@ -344,11 +344,11 @@ class UpstreamPool:
         source: _Source | None,
         length: int | None,
     ) -> None:
+        if length and whole is None and source is None:
+            raise RequestBodyError(f"Content-Length {length} without a body")
+        if conn.closing:
+            self._send_failed(exchange)
         if source is None:
-            if conn.closed:
-                self._send_failed(exchange)
-            if length and whole is None:
-                raise RequestBodyError(f"Content-Length {length} without a body")
             conn.write(head + whole if whole else head)
         else:
             conn.write(head)
@@ -380,7 +380,7 @@ class UpstreamPool:
         drained = await conn.drain(self.send_timeout)  # cut short by an answer or a close
         if exchange.final:
             return False
-        if conn.closed:
+        if conn.closing:
             self._send_failed(exchange)
         if not drained:
             raise SendTimeout(f"the upstream took no request bytes for {self.send_timeout} s")

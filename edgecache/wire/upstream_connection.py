@@ -330,6 +330,12 @@ class Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.resume_reading()
 
+    @property
+    def closing(self) -> bool:
+        """Closed or on its way: writing now would fail (uvloop raises on a closing
+        transport), so the request counts as not sent."""
+        return self.closed or self.transport is None or self.transport.is_closing()
+
     def write(self, data: bytes) -> None:
         assert self.transport is not None
         self.transport.write(data)
