@@ -126,7 +126,10 @@ def test_an_idle_connection_the_upstream_closed_is_not_used(run: Run) -> None:
             pool = UpstreamPool(server.origin)
             assert await get(pool) == (200, b"ok")
             await server.closed_event.wait()
-            await asyncio.sleep(0.05)  # let the FIN arrive
+            for _ in range(500):  # until the FIN has arrived
+                if pool.idle == 0:
+                    break
+                await asyncio.sleep(0.01)
             assert pool.idle == 0
             assert await get(pool) == (200, b"ok")
             assert server.connections == 2 and len(server.requests) == 2
