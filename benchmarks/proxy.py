@@ -99,20 +99,31 @@ def stream_rss(port: int, pid: int, size: int, upload: bool = False) -> tuple[in
     sampler = threading.Thread(target=sample)
     sampler.start()
     started = time.monotonic()
-    out = subprocess.run(
-        [
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{size_download}",
-            f"http://127.0.0.1:{port}/big?size={size}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    if upload:  # chunked from stdin: the origin answers with the byte count it got
+        zeros = ["head", "-c", str(size), "/dev/zero"]
+        with subprocess.Popen(zeros, stdout=subprocess.PIPE) as src:
+            out = subprocess.run(
+                ["curl", "-s", "-T", "-", f"http://127.0.0.1:{port}/upload"],
+                stdin=src.stdout,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+    else:
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                f"http://127.0.0.1:{port}/big?size={size}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     elapsed = time.monotonic() - started
     done.set()
     sampler.join()
