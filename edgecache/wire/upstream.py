@@ -344,8 +344,8 @@ class UpstreamPool:
         source: _Source | None,
         length: int | None,
     ) -> None:
-        if length and whole is None and source is None:
-            raise RequestBodyError(f"Content-Length {length} without a body")
+        if source is None and (length or 0) != (len(whole) if whole is not None else 0):
+            raise RequestBodyError(f"Content-Length {length} for a body of other length")
         if conn.closing:
             self._send_failed(exchange)
         if source is None:

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -84,12 +85,19 @@ def test_concurrent_requests_and_the_idle_bound(run: Run) -> None:
     run(main())
 
 
-def test_a_reused_connection_closed_unanswered_is_retried_on_a_fresh_one(run: Run) -> None:
+@pytest.mark.parametrize("close", ["fin", "reset"])
+def test_a_reused_connection_closed_unanswered_is_retried_on_a_fresh_one(
+    run: Run, close: str
+) -> None:
     """The race: the upstream closes an idle kept-alive connection just as a request
     goes out on it. The request, body and all, is sent again; none is lost."""
 
     async def close_second(request: Request, reader: Any, writer: asyncio.StreamWriter) -> bool:
         if request.connection == 0 and len(server.requests) > 1:
+            if close == "reset":  # linger 0: the close sends RST, not FIN
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
             return False  # read the request, then close without a byte of answer
         writer.write(answer(b"got " + request.body))
         return True
@@ -471,6 +479,10 @@ def test_request_body_framing_by_content_length(run: Run) -> None:
                 await pool.request("PUT", "/", declared, parts(b"abc"))
             with pytest.raises(RequestBodyError):
                 await pool.request("PUT", "/", declared, parts(b"abcdefg"))
+            with pytest.raises(RequestBodyError):
+                await pool.request("PUT", "/", declared, b"abc")
+            with pytest.raises(RequestBodyError):
+                await pool.request("PUT", "/", declared)
             with pytest.raises(ValueError):
                 await pool.request("GET", "/", [(b"x-evil", b"a\r\nx-smuggled: 1")])
             pool.close()
