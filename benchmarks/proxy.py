@@ -2,7 +2,7 @@
 
 - hits: nginx ``proxy_cache`` vs edgecache's memory cache (goal >= 45% of nginx);
 - misses: ``no-store`` answers through nginx's keep-alive upstream pool vs edgecache's
-  aiohttp pool (goal >= 25% of nginx);
+  own keep-alive upstream client, ``edgecache.wire.upstream`` (goal >= 25% of nginx);
 - p99 latency of each, from wrk;
 - RSS of each proxy process while 1 GB streams through it, down and up (goal: flat).
 
@@ -99,20 +99,31 @@ def stream_rss(port: int, pid: int, size: int, upload: bool = False) -> tuple[in
     sampler = threading.Thread(target=sample)
     sampler.start()
     started = time.monotonic()
-    out = subprocess.run(
-        [
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{size_download}",
-            f"http://127.0.0.1:{port}/big?size={size}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    if upload:  # chunked from stdin: the origin answers with the byte count it got
+        zeros = ["head", "-c", str(size), "/dev/zero"]
+        with subprocess.Popen(zeros, stdout=subprocess.PIPE) as src:
+            out = subprocess.run(
+                ["curl", "-s", "-T", "-", f"http://127.0.0.1:{port}/upload"],
+                stdin=src.stdout,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+    else:
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                f"http://127.0.0.1:{port}/big?size={size}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     elapsed = time.monotonic() - started
     done.set()
     sampler.join()

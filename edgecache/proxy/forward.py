@@ -1,5 +1,6 @@
-"""The upstream forwarder: an ASGI app that streams requests to one HTTP backend over a
-pooled keep-alive aiohttp client and streams the answers back.
+"""The upstream forwarder: an ASGI app that streams requests to a pool of HTTP backends
+over our keep-alive upstream client (``edgecache.wire.upstream``, httptools) and streams
+the answers back. Websocket upgrades are tunnelled by ``websocket.py`` (still aiohttp).
 
 Failures become answers, never tracebacks: refused or unreachable upstream -> 502,
 timeout -> 504, oversized body -> 413, slow client body -> 408. An upstream that dies
@@ -15,11 +16,8 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
-from yarl import URL
 
 from edgecache.asgi.types import Message, Receive, Scope, Send
 from edgecache.config import Settings, parse_upstreams
@@ -34,7 +32,18 @@ from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
 from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.core.upstream import UpstreamError
 from edgecache.metrics import UPSTREAM_BYTES
-from edgecache.proxy.websocket import tunnel_websocket
+from edgecache.proxy.websocket import close_websocket_client, tunnel_websocket
+from edgecache.wire.upstream import (
+    ConnectError,
+    ProtocolError,
+    Response,
+    UpstreamPool,
+    UpstreamTimeout,
+)
+from edgecache.wire.upstream import UpstreamError as ClientError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("edgecache.proxy")
 LOG_KEY = "edgecache.log"
@@ -51,6 +60,16 @@ class BodyTooLarge(Exception):
 
 class ClientTooSlow(Exception):
     pass
+
+
+class ClientGone(Exception):
+    """The client hung up while sending its body: nobody is left to answer."""
+
+
+MAX_IDLE = 128
+"""Idle keep-alive connections kept per upstream (nginx's ``keepalive`` directive)."""
+IDLE_TIMEOUT = 30.0
+"""Seconds an idle upstream connection is kept."""
 
 
 def _plain(
@@ -80,28 +99,38 @@ async def send_plain(
 
 
 def upstream_error(exc: BaseException) -> UpstreamError | None:
-    """The kind of failure an aiohttp exception stands for; None for our own bugs."""
-    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts included
+    """The kind of failure an upstream client error stands for; None for our own bugs."""
+    if isinstance(exc, UpstreamTimeout | TimeoutError):
         return UpstreamError.TIMEOUT
-    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS
+    if isinstance(exc, ConnectError):  # refused, unreachable, DNS
         return UpstreamError.REFUSED
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | OSError):
-        return UpstreamError.RESET
-    if isinstance(exc, aiohttp.ClientError):  # e.g. an unparseable status line or head
+    if isinstance(exc, ProtocolError):  # e.g. an unparseable status line or head
         return UpstreamError.INVALID
+    if isinstance(exc, ClientError | OSError):  # closed or reset before the answer
+        return UpstreamError.RESET
     return None
 
 
 class _Upstream:
-    """Where one pool member is: origin for the URL, base path, and Host."""
+    """Where one pool member is: origin for the URL, base path, Host, and its
+    connections."""
 
-    __slots__ = ("base_path", "host", "origin")
+    __slots__ = ("base_path", "host", "origin", "pool")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings: Settings) -> None:
         parts = urlsplit(url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.base_path = parts.path.rstrip("/")
         self.host = parts.netloc
+        self.pool = UpstreamPool(
+            self.origin,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            # The upstream not taking our request bytes is a slow upstream too.
+            send_timeout=settings.read_timeout,
+            max_idle=MAX_IDLE,
+            idle_timeout=IDLE_TIMEOUT,
+        )
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -131,32 +160,16 @@ class Forwarder:
                 settings.fail_timeout,
             )
         self.balancer = balancer
-        self.places = {m: _Upstream(m.url) for m in balancer.members}
+        self.places = {m: _Upstream(m.url, settings) for m in balancer.members}
         self.options = ForwardOptions(
             trusted=parse_networks(settings.trusted_proxies),
             preserve_host=settings.preserve_host,
             forwarded_header=settings.forwarded_header,
             drop_accept_encoding=settings.compress,
         )
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
         self._health: asyncio.Task[None] | None = None
-
-    def client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=1024, keepalive_timeout=30, enable_cleanup_closed=True
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,  # bytes pass as the upstream encoded them
-                cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=self.timeout,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-            )
-        return self._session
+        self.websocket_session: aiohttp.ClientSession | None = None
+        """Made by ``websocket.py`` at the first upgrade: websockets still use aiohttp."""
 
     async def start(self) -> None:
         if self.settings.health_path and self._health is None:
@@ -165,27 +178,34 @@ class Forwarder:
     async def close(self) -> None:
         if self._health is not None:
             self._health.cancel()
-        if self._session is not None:
-            await self._session.close()
+        for place in self.places.values():
+            place.pool.close()
+        await close_websocket_client(self)
 
     async def _probe_forever(self) -> None:
         """Active health: GET health_path on every member; a failure takes it out until
         the next probe succeeds."""
         interval = self.settings.health_interval
-        timeout = aiohttp.ClientTimeout(total=interval)
         while True:
             for member, place in self.places.items():
-                url = place.origin + place.base_path + self.settings.health_path
                 try:
-                    async with self.client().get(url, timeout=timeout) as resp:
-                        healthy = resp.status < 400
-                except (aiohttp.ClientError, OSError, TimeoutError):
+                    async with asyncio.timeout(interval):
+                        healthy = await self._probe(place)
+                except (ClientError, OSError):  # TimeoutError is an OSError
                     healthy = False
                 if healthy:
                     self.balancer.succeeded(member)
                 else:  # out until a probe succeeds, with no gap between probes
                     member.down_until = math.inf
             await asyncio.sleep(interval)
+
+    async def _probe(self, place: _Upstream) -> bool:
+        target = place.base_path + self.settings.health_path
+        response = await place.pool.request("GET", target, [(b"host", place.host.encode())])
+        async with response:
+            async for _ in response:  # read to the end: the connection stays usable
+                pass
+        return response.status < 400
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -221,28 +241,24 @@ class Forwarder:
             started = time.monotonic()
             member.active += 1
             try:
-                response = await self.client().request(
+                response = await place.pool.request(
                     scope["method"],
-                    URL(place.origin + target, encoded=True),
-                    headers=self.upstream_headers(scope, headers, place),
-                    data=body.stream() if has_body else None,
-                    allow_redirects=False,
-                    compress=None,
+                    target,
+                    self.upstream_fields(scope, headers, place),
+                    body.stream() if has_body else None,
                 )
             except Exception as exc:
                 member.active -= 1
-                # aiohttp sends the body from its own task and may wrap what the body
-                # reader raised: the reader's own record says what went wrong.
+                # What the body reader raised comes out as it is; its record says why.
                 if body.refusal is not None or isinstance(exc, BodyTooLarge | ClientTooSlow):
                     status, text = body.refusal or (413, "Content Too Large")
                     await send_plain(send, status, text)
                     return
+                if isinstance(exc, ClientGone):
+                    note["client_gone"] = True  # no one to answer, and not the upstream's fault
+                    return
                 self.balancer.failed(member, time.monotonic())
-                if (
-                    retry
-                    and isinstance(exc, aiohttp.ClientConnectorError)
-                    and len(tried) < len(self.places)
-                ):
+                if retry and isinstance(exc, ConnectError) and len(tried) < len(self.places):
                     log.warning(
                         "upstream %s refused %s %s; trying the next",
                         place.origin,
@@ -256,10 +272,10 @@ class Forwarder:
         note["upstream_status"] = response.status
         note["upstream_time"] = time.monotonic() - started
         try:
-            await self._relay(scope, receive, send, response, body, note)
+            await self._relay(scope, receive, send, response, body, note, place.origin)
         finally:
             member.active -= 1
-            response.release()
+            response.close()
         if response.status < 500:
             self.balancer.succeeded(member)
 
@@ -273,8 +289,17 @@ class Forwarder:
     def upstream_headers(
         self, scope: Scope, headers: Headers, place: _Upstream
     ) -> list[tuple[str, str]]:
+        """``upstream_fields`` as text, for the websocket tunnel's aiohttp client."""
+        return [
+            (n.decode("latin-1"), v.decode("latin-1"))
+            for n, v in self.upstream_fields(scope, headers, place)
+        ]
+
+    def upstream_fields(
+        self, scope: Scope, headers: Headers, place: _Upstream
+    ) -> list[tuple[bytes, bytes]]:
         client = scope.get("client")
-        out = upstream_request_headers(
+        return upstream_request_headers(
             headers,
             client[0] if client else None,
             scope.get("edgecache.user"),
@@ -283,7 +308,6 @@ class Forwarder:
             place.host,
             self.options,
         )
-        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in out]
 
     async def _upstream_failed(
         self,
@@ -311,15 +335,13 @@ class Forwarder:
         scope: Scope,
         receive: Receive,
         send: Send,
-        response: aiohttp.ClientResponse,
+        response: Response,
         body: _BodyReader,
         note: dict[str, Any],
+        origin: str,
     ) -> None:
-        version = response.version
         headers = downstream_response_headers(
-            response.raw_headers,
-            f"{version.major}.{version.minor}" if version else "1.1",
-            self.options.via_name,
+            response.headers, response.http_version, self.options.via_name
         )
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         length = response.content_length
@@ -329,9 +351,9 @@ class Forwarder:
         if not body.done or (length is not None and length <= SMALL_BODY):
             # A small body is relayed at once, and a client still owing its own body
             # cannot be listened to for a hang-up: no watcher task for either.
-            await self._stream_body(send, response, note)
+            await self._stream_body(send, response, note, origin)
             return
-        streaming = asyncio.ensure_future(self._stream_body(send, response, note))
+        streaming = asyncio.ensure_future(self._stream_body(send, response, note, origin))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         done, _ = await asyncio.wait({streaming, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if streaming in done:
@@ -344,29 +366,27 @@ class Forwarder:
         await asyncio.gather(streaming, return_exceptions=True)
 
     async def _stream_body(
-        self, send: Send, response: aiohttp.ClientResponse, note: dict[str, Any]
+        self, send: Send, response: Response, note: dict[str, Any], origin: str
     ) -> None:
         sent = 0
         try:
             length = response.content_length
             if length is not None and length <= SMALL_BODY:
-                whole = await response.read()
+                whole = await response.read()  # raises when short: httptools counts
                 UPSTREAM_BYTES.inc(len(whole))
-                if len(whole) != length:
-                    raise aiohttp.ClientPayloadError(f"{len(whole)} of {length} bytes")
                 await send({"type": "http.response.body", "body": whole})
                 return
-            async for chunk in response.content.iter_any():
+            async for chunk in response:
                 sent += len(chunk)
                 UPSTREAM_BYTES.inc(len(chunk))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (ClientError, OSError) as exc:  # IncompleteBody, BodyTimeout
             # Returning without the final message makes the server close the client's
             # connection: the body is not passed off, or cached, as complete.
             note["upstream_error"] = f"broken body: {type(exc).__name__}"
             log.warning(
                 "upstream %s broke off after %d body bytes: %s",
-                response.url.origin(),
+                origin,
                 sent,
                 exc or type(exc).__name__,
             )
@@ -413,7 +433,7 @@ class _BodyReader:
                 self.refusal = (408, "Request Timeout")
                 raise ClientTooSlow from None
             if message["type"] == "http.disconnect":
-                raise aiohttp.ClientPayloadError("client went away during its upload")
+                raise ClientGone("client went away during its upload")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._limit:

@@ -1,5 +1,9 @@
 """Websocket tunnelling: an ``Upgrade: websocket`` request is opened to an upstream and
-messages flow both ways until either side closes. Cache and compression never see it."""
+messages flow both ways until either side closes. Cache and compression never see it.
+
+This is the last user of aiohttp's client: under the uvicorn runner the tunnel relays
+ASGI websocket messages. The wire layer will tunnel raw bytes after the 101 instead.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,28 @@ HANDSHAKE = {
     "sec-websocket-extensions",
     "sec-websocket-protocol",
 }
+
+
+def _client(forwarder: Forwarder) -> aiohttp.ClientSession:
+    session = forwarder.websocket_session
+    if session is None or session.closed:
+        settings = forwarder.settings
+        session = aiohttp.ClientSession(
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+            ),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        )
+        forwarder.websocket_session = session
+    return session
+
+
+async def close_websocket_client(forwarder: Forwarder) -> None:
+    session, forwarder.websocket_session = forwarder.websocket_session, None
+    if session is not None:
+        await session.close()
 
 
 async def tunnel_websocket(
@@ -49,7 +75,7 @@ async def tunnel_websocket(
         if n.lower() not in HANDSHAKE
     ]
     try:
-        upstream = await forwarder.client().ws_connect(
+        upstream = await _client(forwarder).ws_connect(
             url,
             headers=forwarded,
             protocols=protocols,

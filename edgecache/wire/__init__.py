@@ -1,2 +1,3 @@
-"""The wire layer: edgecache's own HTTP/1.1 server connection handling on uvloop and
-httptools. ``types`` is the handler interface; ``connection`` the state machine."""
+"""The wire layer: our own HTTP/1.1 connection handling on uvloop and httptools, both
+ways. ``types`` is the handler interface, ``connection`` the server state machine,
+``upstream`` the client."""

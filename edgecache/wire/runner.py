@@ -125,7 +125,7 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def _handler(settings: Settings, app_spec: str | None) -> ASGIHandler:
-    from edgecache.cli import load_app
+    from edgecache.apps import load_app
 
     app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True)
     # As in proxy.server.create_app: what is built now lives as long as the process.

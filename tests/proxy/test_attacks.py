@@ -146,17 +146,23 @@ def test_origin_own_502_is_not_replaced(client: httpx.Client) -> None:
 
 
 def test_forwarder_names_each_upstream_failure() -> None:
-    import aiohttp
-
     from edgecache.core.upstream import UpstreamError
     from edgecache.proxy.forward import upstream_error
+    from edgecache.wire.upstream_errors import (
+        ConnectError,
+        ConnectTimeout,
+        IncompleteBody,
+        ProtocolError,
+        ReadTimeout,
+        UpstreamClosed,
+    )
 
-    key = aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None)
-    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
-    assert upstream_error(refused) is UpstreamError.REFUSED
-    assert upstream_error(aiohttp.ServerDisconnectedError()) is UpstreamError.RESET
+    assert upstream_error(ConnectError("refused")) is UpstreamError.REFUSED
+    assert upstream_error(UpstreamClosed("closed")) is UpstreamError.RESET
     assert upstream_error(ConnectionResetError()) is UpstreamError.RESET
-    assert upstream_error(aiohttp.ServerTimeoutError()) is UpstreamError.TIMEOUT
+    assert upstream_error(IncompleteBody("cut")) is UpstreamError.RESET
+    assert upstream_error(ConnectTimeout("slow")) is UpstreamError.TIMEOUT
+    assert upstream_error(ReadTimeout("slow")) is UpstreamError.TIMEOUT
     assert upstream_error(TimeoutError()) is UpstreamError.TIMEOUT
-    assert upstream_error(aiohttp.ClientPayloadError("bad")) is UpstreamError.INVALID
+    assert upstream_error(ProtocolError("bad head")) is UpstreamError.INVALID
     assert upstream_error(ValueError()) is None
