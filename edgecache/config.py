@@ -152,7 +152,7 @@ class Settings:
     hsts: int = 0
     """Strict-Transport-Security max-age on TLS answers, seconds; 0 sends none."""
     access_log: Literal["combined", "json", "off"] = "combined"
-    server: Literal["uvicorn", "wire"] = "uvicorn"
+    server: Literal["uvicorn", "wire"] = "wire"
     """The HTTP server under proxy/serve: uvicorn, or edgecache's own wire layer
     (uvloop + httptools) with the limits and deadlines below."""
     header_timeout: float = 10.0
