@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edgecache.apps import load_app
+from edgecache.auth import update_htpasswd
 from edgecache.config import ENV_PREFIX, Settings
 from edgecache.errors import ConfigError
 
@@ -151,28 +152,6 @@ def _passwd(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-def update_htpasswd(path: str, user: str, hashed: str) -> bool:
-    """Replace or append ``user``'s line, keeping every other line; written atomically.
-    True when the user was there already."""
-    lines: list[str] = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    entry = f"{user}:{hashed}"
-    existed = any(line.split(":", 1)[0] == user for line in lines)
-    replaced = [entry if line.split(":", 1)[0] == user else line for line in lines]
-    if not existed:
-        replaced.append(entry)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(replaced) + "\n")
-    if os.path.exists(path):
-        os.chmod(tmp, os.stat(path).st_mode & 0o777)
-    os.replace(tmp, path)
-    return existed
 
 
 def _compress_static(args: argparse.Namespace) -> int:
