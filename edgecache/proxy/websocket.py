@@ -10,15 +10,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import aiohttp
 
 from edgecache.asgi.types import Receive, Scope, Send
+from edgecache.config import Settings
+from edgecache.core.balancing import Balancer, Member
 from edgecache.core.headers import Headers
 
-if TYPE_CHECKING:
-    from edgecache.proxy.forward import Forwarder
+
+class Forwarder(Protocol):
+    """What the tunnel needs of the forwarder (``proxy.forward`` imports this module,
+    so it names the forwarder by what it offers instead of importing it)."""
+
+    websocket_session: aiohttp.ClientSession | None
+    settings: Settings
+    balancer: Balancer
+
+    @property
+    def places(self) -> Mapping[Member, Any]: ...
+
+    def target(self, scope: Scope, place: Any) -> str: ...
+
+    def upstream_headers(
+        self, scope: Scope, headers: Headers, place: Any
+    ) -> list[tuple[str, str]]: ...
+
 
 log = logging.getLogger("edgecache.proxy")
 HANDSHAKE = {
