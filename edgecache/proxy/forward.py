@@ -15,8 +15,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from edgecache.asgi.types import Message, Receive, Scope, Send
@@ -33,8 +33,12 @@ from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.core.upstream import UpstreamError
 from edgecache.metrics import UPSTREAM_BYTES
 from edgecache.proxy.websocket import close_websocket_client, tunnel_websocket
+from edgecache.wire.types import BodyTimeout as WireBodyTimeout
+from edgecache.wire.types import BodyTooLarge as WireBodyTooLarge
+from edgecache.wire.types import ClientGone as WireClientGone
 from edgecache.wire.upstream import (
     ConnectError,
+    InformationalHook,
     ProtocolError,
     Response,
     UpstreamPool,
@@ -133,6 +137,56 @@ class _Upstream:
         )
 
 
+class Opened(NamedTuple):
+    """A request under way at a pool member: its answer's head is in."""
+
+    member: Member
+    place: _Upstream
+    response: Response
+    elapsed: float
+    """Seconds until the answer's head came (the access log's upstream time)."""
+
+
+class Failure(NamedTuple):
+    """The answer a failed forward calls for. ``status`` 0: the client left while
+    sending its body, so nobody is left to answer."""
+
+    status: int
+    text: str
+    error: UpstreamError | None = None
+    """Set when the upstream failed: a stale entry may answer instead (stale-on-error)."""
+    note: str = ""
+    """Why, for the access log."""
+
+
+_BODY_REFUSALS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (BodyTooLarge, 413, "Content Too Large"),
+    (WireBodyTooLarge, 413, "Content Too Large"),
+    (ClientTooSlow, 408, "Request Timeout"),
+    (WireBodyTimeout, 408, "Request Timeout"),
+    (ClientGone, 0, ""),
+    (WireClientGone, 0, ""),
+)
+
+
+def _body_failure(exc: BaseException) -> Failure | None:
+    """The answer to a failure of the client's own body (the ASGI face's reader or the
+    wire layer's), which the upstream client lets out as it is."""
+    for kind, status, text in _BODY_REFUSALS:
+        if isinstance(exc, kind):
+            return Failure(status, text)
+    return None
+
+
+def request_target(scope: Scope) -> str:
+    """The client's path and query as received, for the upstream request line."""
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    target = path.decode("latin-1")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    return target
+
+
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -207,6 +261,65 @@ class Forwarder:
                 pass
         return response.status < 400
 
+    async def open(
+        self,
+        method: str,
+        target: str,
+        fields: Callable[[_Upstream], list[tuple[bytes, bytes]]],
+        body: AsyncIterable[bytes] | None,
+        on_informational: InformationalHook | None = None,
+    ) -> Opened | Failure:
+        """Send a request to a member of the pool (``target`` is the client's path and
+        query; ``fields`` makes the upstream request's header fields for a member) and
+        return once the final answer's head is in, or the answer the failure calls for.
+        Shared by every face: the ASGI app below and the wire layer's own handler.
+        ``finished`` must be called once the answer's body has been relayed."""
+        retry = method in IDEMPOTENT and body is None
+        tried: list[Member] = []
+        while True:
+            member = self.balancer.pick(time.monotonic(), tried)
+            if member is None:  # every upstream is out (passive or active health)
+                return Failure(502, "Bad Gateway", UpstreamError.REFUSED, "no upstream")
+            tried.append(member)
+            place = self.places[member]
+            path = place.base_path + target
+            started = time.monotonic()
+            member.active += 1
+            try:
+                response = await place.pool.request(
+                    method, path, fields(place), body, on_informational=on_informational
+                )
+            except Exception as exc:
+                member.active -= 1
+                refused = _body_failure(exc)  # what the body reader raised, as it is
+                if refused is not None:
+                    return refused
+                self.balancer.failed(member, time.monotonic())
+                if retry and isinstance(exc, ConnectError) and len(tried) < len(self.places):
+                    log.warning(
+                        "upstream %s refused %s %s; trying the next", place.origin, method, path
+                    )
+                    continue
+                return self._failed(place, method, path, exc)
+            return Opened(member, place, response, time.monotonic() - started)
+
+    def finished(self, opened: Opened) -> None:
+        """The answer of ``open`` is relayed (or abandoned): its member is free again."""
+        opened.member.active -= 1
+        opened.response.close()
+        if opened.response.status < 500:
+            self.balancer.succeeded(opened.member)
+
+    def _failed(self, place: _Upstream, method: str, path: str, exc: Exception) -> Failure:
+        error = upstream_error(exc)
+        if error is UpstreamError.TIMEOUT:
+            log.warning("upstream %s timed out for %s %s", place.origin, method, path)
+            return Failure(504, "Gateway Timeout", error, "timeout")
+        if error is None:
+            raise exc
+        log.warning("upstream %s failed for %s %s: %s", place.origin, method, path, exc)
+        return Failure(502, "Bad Gateway", error, type(exc).__name__)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -228,63 +341,30 @@ class Forwarder:
             return
         has_body = (declared is not None and declared != b"0") or TRANSFER_ENCODING in headers
         body = _BodyReader(receive, self.settings.max_body_size, self.settings.send_timeout)
-        retry = scope["method"] in IDEMPOTENT and not has_body
-        tried: list[Member] = []
-        while True:
-            member = self.balancer.pick(time.monotonic(), tried)
-            if member is None:  # every upstream is out (passive or active health)
-                await send_plain(send, 502, "Bad Gateway", UpstreamError.REFUSED)
+        opened = await self.open(
+            scope["method"],
+            request_target(scope),
+            lambda place: self.upstream_fields(scope, headers, place),
+            body.stream() if has_body else None,
+        )
+        if isinstance(opened, Failure):
+            if opened.status == 0:
+                note["client_gone"] = True  # no one to answer, and not the upstream's fault
                 return
-            tried.append(member)
-            place = self.places[member]
-            target = self.target(scope, place)
-            started = time.monotonic()
-            member.active += 1
-            try:
-                response = await place.pool.request(
-                    scope["method"],
-                    target,
-                    self.upstream_fields(scope, headers, place),
-                    body.stream() if has_body else None,
-                )
-            except Exception as exc:
-                member.active -= 1
-                # What the body reader raised comes out as it is; its record says why.
-                if body.refusal is not None or isinstance(exc, BodyTooLarge | ClientTooSlow):
-                    status, text = body.refusal or (413, "Content Too Large")
-                    await send_plain(send, status, text)
-                    return
-                if isinstance(exc, ClientGone):
-                    note["client_gone"] = True  # no one to answer, and not the upstream's fault
-                    return
-                self.balancer.failed(member, time.monotonic())
-                if retry and isinstance(exc, ConnectError) and len(tried) < len(self.places):
-                    log.warning(
-                        "upstream %s refused %s %s; trying the next",
-                        place.origin,
-                        scope["method"],
-                        target,
-                    )
-                    continue
-                await self._upstream_failed(send, scope, place, target, exc, note)
-                return
-            break
+            if opened.error is not None:
+                note["upstream_error"] = opened.note
+            await send_plain(send, opened.status, opened.text, opened.error)
+            return
+        response = opened.response
         note["upstream_status"] = response.status
-        note["upstream_time"] = time.monotonic() - started
+        note["upstream_time"] = opened.elapsed
         try:
-            await self._relay(scope, receive, send, response, body, note, place.origin)
+            await self._relay(scope, receive, send, response, body, note, opened.place.origin)
         finally:
-            member.active -= 1
-            response.close()
-        if response.status < 500:
-            self.balancer.succeeded(member)
+            self.finished(opened)
 
     def target(self, scope: Scope, place: _Upstream) -> str:
-        path: bytes = scope.get("raw_path") or scope["path"].encode()
-        target = place.base_path + path.decode("latin-1")
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
-        return target
+        return place.base_path + request_target(scope)
 
     def upstream_headers(
         self, scope: Scope, headers: Headers, place: _Upstream
@@ -308,27 +388,6 @@ class Forwarder:
             place.host,
             self.options,
         )
-
-    async def _upstream_failed(
-        self,
-        send: Send,
-        scope: Scope,
-        place: _Upstream,
-        target: str,
-        exc: Exception,
-        note: dict[str, Any],
-    ) -> None:
-        error = upstream_error(exc)
-        if error is UpstreamError.TIMEOUT:
-            note["upstream_error"] = "timeout"
-            log.warning("upstream %s timed out for %s %s", place.origin, scope["method"], target)
-            await send_plain(send, 504, "Gateway Timeout", error)
-            return
-        if error is None:
-            raise exc
-        note["upstream_error"] = type(exc).__name__
-        log.warning("upstream %s failed for %s %s: %s", place.origin, scope["method"], target, exc)
-        await send_plain(send, 502, "Bad Gateway", error)
 
     async def _relay(
         self,
