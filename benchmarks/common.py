@@ -41,17 +41,22 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def pinned_module(args: list[str], port: int, core: int) -> Iterator[int]:
+def pinned_module(
+    args: list[str], port: int, core: int, stderr: str | None = None
+) -> Iterator[int]:
     """``python -m args...`` pinned to ``core``, until it listens on ``port``; stopped
-    with SIGTERM when the block ends."""
+    with SIGTERM when the block ends. ``stderr``: a file it is written to."""
     cmd = ["taskset", "-c", str(core), sys.executable, "-m", *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    err = open(stderr, "ab") if stderr else None  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_for_port(port)
         yield port
     finally:
         proc.terminate()
         proc.wait(10)
+        if err is not None:
+            err.close()
 
 
 def uvicorn_app(spec: str, core: int = 0) -> contextlib.AbstractContextManager[int]:
@@ -100,9 +105,13 @@ def granian_app(spec: str, core: int = 0) -> contextlib.AbstractContextManager[i
     )
 
 
-def edgecache_proxy(*args: str, core: int = 0) -> contextlib.AbstractContextManager[int]:
-    """``edgecache proxy ARGS`` pinned to ``core``, quiet: no access log, warnings only."""
+def edgecache_proxy(
+    *args: str, core: int = 0, access_log: str | None = None
+) -> contextlib.AbstractContextManager[int]:
+    """``edgecache proxy ARGS`` pinned to ``core``, warnings only; with ``access_log``
+    (a file) its combined access log is written there, else there is none."""
     port = free_port()
+    style = "combined" if access_log else "off"
     return pinned_module(
         [
             "edgecache",
@@ -111,12 +120,13 @@ def edgecache_proxy(*args: str, core: int = 0) -> contextlib.AbstractContextMana
             "--port",
             str(port),
             "--access-log",
-            "off",
+            style,
             "--log-level",
             "warning",
         ],
         port,
         core,
+        stderr=access_log,
     )
 
 

@@ -114,10 +114,16 @@ class Engine:
         )
         """The shared tier's async read-ahead, for faces on an event loop."""
 
-    def begin(self, request: RequestHead) -> Exchange:
-        """An exchange for ``request``, looked up in the store (GET and HEAD only)."""
+    def lookup(self, key: str) -> Variants:
+        """What the store holds under ``key`` (nothing when the store fails)."""
+        return self._get(key)
+
+    def begin(self, request: RequestHead, variants: Variants | None = None) -> Exchange:
+        """An exchange for ``request``, looked up in the store (GET and HEAD only)
+        unless the caller looked ``variants`` up already."""
         key = request.primary_key
-        variants = self._get(key) if request.method in ("GET", "HEAD") else ()
+        if variants is None:
+            variants = self._get(key) if request.method in ("GET", "HEAD") else ()
         now = self.clock()
         return Exchange(
             request,
@@ -149,8 +155,8 @@ class Engine:
         entry = respond.entry
         coding = respond.copy
         if coding is None or entry is None:
-            if self._counting and entry is not None and respond.coding != IDENTITY:
-                BYTES_SAVED.inc(len(entry.body) - len(answer.body))  # a stored copy
+            if entry is not None:
+                self.served(entry, respond.coding, answer.body)
             return answer
         assert self.copies is not None
         self.copies.schedule(respond.key, entry, coding)
@@ -163,6 +169,11 @@ class Engine:
             BYTES_SAVED.inc(len(entry.body) - len(body))
         pairs = encoded_headers(entry.headers, coding, len(body)).pairs
         return policy.Answer(answer.status, pairs + extra, body)
+
+    def served(self, entry: Entry, coding: str, body: bytes) -> None:
+        """A stored ``coding`` copy of ``entry`` answered: count the bytes it saved."""
+        if self._counting and coding != IDENTITY:
+            BYTES_SAVED.inc(len(entry.body) - len(body))
 
     def apply(self, exchange: Exchange) -> None:
         """Carry out the exchange's pending effects on the store."""

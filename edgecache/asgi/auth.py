@@ -37,7 +37,9 @@ class BasicAuthMiddleware:
         self.app = app
         self.settings = settings or Settings.from_env(**options)
         self.gate = Gate(self.settings, clock)
-        self._drop = {X_REMOTE_USER} | (
+        # Request fields an allowed request loses: the client's own X-Remote-User, and
+        # its credentials unless the upstream is to see them.
+        self.dropped = {X_REMOTE_USER} | (
             set() if self.settings.auth_forward_credentials else {AUTHORIZATION}
         )
 
@@ -62,7 +64,7 @@ class BasicAuthMiddleware:
             note = scope.get(LOG_KEY)
             if note is not None:  # the scope is copied below: tell the access log here
                 note["user"] = decision.user
-            kept = [h for h in headers if h[0] not in self._drop]
+            kept = [h for h in headers if h[0] not in self.dropped]
             kept.append((X_REMOTE_USER, decision.user.encode("utf-8")))
             await self.app({**scope, "headers": kept, USER_KEY: decision.user}, receive, send)
             return

@@ -161,8 +161,13 @@ def mark_encodable(entry: Entry, rules: EncodingRules) -> Entry:
     identity answers need not pass through that layer."""
     if not is_encodable("GET", entry.status, Headers(), entry.headers, rules):
         return entry
+    # New headers: nothing serialised from the old ones may follow the entry.
     return dataclasses.replace(
-        entry, encodable=True, headers=with_vary_accept_encoding(entry.headers)
+        entry,
+        encodable=True,
+        headers=with_vary_accept_encoding(entry.headers),
+        encoded={},
+        wire_heads={},
     )
 
 

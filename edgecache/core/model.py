@@ -102,6 +102,10 @@ class Entry:
     )
     """Encoded copies made so far: coding -> (ready-to-send headers, body). Filled in
     after storing, off the request path; the only mutable part of an entry."""
+    wire_heads: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    """The status line and stored fields of each coding's answer as serialised by the
+    wire layer, made at the first hit and reused: the memory store keeps the entry
+    object, so a hit writes bytes ready-made (never stored: it is derived)."""
 
     @property
     def nbytes(self) -> int:

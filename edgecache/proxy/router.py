@@ -101,8 +101,13 @@ class Router:
 
     def match(self, scope: Scope) -> ASGIApp | None:
         host = next((v for n, v in scope["headers"] if n == b"host"), b"").decode("latin-1")
-        host = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
-        path = scope["path"]
+        return self.match_path(host, scope["path"])
+
+    def match_path(self, authority: str, path: str) -> ASGIApp | None:
+        """The chain of the route for ``authority`` (Host, perhaps with a port) and the
+        percent-decoded ``path``: host-specific routes first, then the longest prefix."""
+        host = authority.rsplit(":", 1)[0] if not authority.endswith("]") else authority
+        host = host.lower()
         for route, app in self.routes:
             if route.host is not None and route.host != host:
                 continue

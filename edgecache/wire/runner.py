@@ -33,10 +33,10 @@ import time
 from typing import Any, TextIO
 
 from edgecache.config import Settings
+from edgecache.proxy.handler import EdgeHandler
 from edgecache.proxy.server import APP_VARIABLE, build_app, preflight
 from edgecache.proxy.tls import harden, self_signed_files
 from edgecache.wire.accesslog import AccessLog
-from edgecache.wire.asgi import ASGIHandler
 from edgecache.wire.config import WireConfig
 from edgecache.wire.redirect import RedirectHandler
 from edgecache.wire.server import WireServer
@@ -124,7 +124,7 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _handler(settings: Settings, app_spec: str | None) -> ASGIHandler:
+def _handler(settings: Settings, app_spec: str | None) -> EdgeHandler:
     from edgecache.apps import load_app
 
     app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True)
@@ -132,7 +132,7 @@ def _handler(settings: Settings, app_spec: str | None) -> ASGIHandler:
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 20, 20)
-    return ASGIHandler(
+    return EdgeHandler(
         app,
         lifespan="on" if not app_spec else "auto",
         server=(settings.listen_host, settings.listen_port),

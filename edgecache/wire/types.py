@@ -35,6 +35,7 @@ class Request:
     __slots__ = (
         "authority",
         "client",
+        "context",
         "has_body",
         "headers",
         "keep_alive",
@@ -91,6 +92,9 @@ class Request:
         """The lowercased ``Upgrade`` value when ``Connection: upgrade`` asks for one
         (``b"websocket"``), else None. Answer 101 and call ``reply.tunnel()``, or
         answer anything else (the connection is then closed after the answer)."""
+        self.context: object = None
+        """The handler's own: what ``answer_now`` learnt and ``handle`` reuses (the
+        cache lookup of a miss), so the work is not done twice."""
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of field ``name`` (lowercase), None when absent."""
