@@ -35,7 +35,7 @@ from edgecache.core.freshness import (
 from edgecache.core.model import Entry, PolicyOptions, RequestHead
 from edgecache.core.storability import NotStored
 
-# Each reason in words, and the rule behind it. ``{limit}`` is max_entry_bytes.
+# Each reason in words, and the rule behind it. ``{limit}`` names max_entry_bytes' value.
 REASON_WORDS: dict[NotStored, tuple[str, str]] = {
     NotStored.METHOD: (
         "the request method is not GET: only answers to GET are stored",
@@ -70,7 +70,7 @@ REASON_WORDS: dict[NotStored, tuple[str, str]] = {
         "RFC 9111 §3.3",
     ),
     NotStored.TOO_LARGE: (
-        "the body is larger than max_entry_bytes ({limit} bytes)",
+        "the body is larger than max_entry_bytes{limit}",
         "edgecache setting max_entry_bytes",
     ),
     NotStored.REQUEST_BODY: (
@@ -92,9 +92,10 @@ REASON_WORDS: dict[NotStored, tuple[str, str]] = {
 }
 
 
-def reason_words(reason: NotStored, max_entry_bytes: int = 0) -> str:
+def reason_words(reason: NotStored, max_entry_bytes: int | None = None) -> str:
     """The reason in words, e.g. "the answer sets a cookie (cache_set_cookie is off)"."""
-    return REASON_WORDS[reason][0].format(limit=max_entry_bytes)
+    limit = f" ({max_entry_bytes} bytes)" if max_entry_bytes else ""
+    return REASON_WORDS[reason][0].format(limit=limit)
 
 
 class NotStoredNote(NamedTuple):
@@ -214,8 +215,8 @@ def explain(
     )
     not_stored = None
     if last is not None:
-        words, rule = REASON_WORDS[last.reason]
-        why = words.format(limit=last.max_entry_bytes)
+        why = reason_words(last.reason, last.max_entry_bytes)
+        rule = REASON_WORDS[last.reason][1]
         not_stored = LastNotStored(last.reason.value, why, rule, last.method, now - last.at)
     return Explanation(
         url=request.primary_key,
