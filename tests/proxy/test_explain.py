@@ -16,17 +16,11 @@ import httpx
 import pytest
 
 from tests.proxy.conftest import ROOT, Proxy, start_proxy
-from tests.proxy.origin import Origin, running_origin
+from tests.proxy.origin import Origin
 
 TOKEN = "explain-token"
 LIMIT = 200_000  # --max-entry-bytes: above /die's 100000-byte promise
 LAST_MODIFIED = "Sun, 01 Nov 2026 00:00:00 GMT"
-
-
-@pytest.fixture(scope="module")
-def origin() -> Iterator[Origin]:
-    with running_origin() as o:
-        yield o
 
 
 @pytest.fixture(scope="module")
