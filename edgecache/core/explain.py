@@ -270,8 +270,8 @@ def _lifetime_words(
     if source is LifetimeSource.EXPIRES:
         return f"Expires minus Date: {seconds} (RFC 9111 §5.3, §4.2.1)"
     if source is LifetimeSource.HEURISTIC:
-        assert entry.last_modified is not None  # a heuristic lifetime needs it
-        since = entry.date_value - entry.last_modified
+        # A heuristic lifetime comes from Last-Modified, so the entry has it parsed.
+        since = entry.date_value - (entry.last_modified or entry.date_value)
         return (
             f"heuristic: {options.heuristic_fraction:.0%} of the {since:g} s since "
             f"Last-Modified, at most heuristic_max {options.heuristic_max:g} s: {seconds} "
