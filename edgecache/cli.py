@@ -21,6 +21,7 @@ from edgecache.apps import load_app
 from edgecache.auth import update_htpasswd
 from edgecache.config import ENV_PREFIX, Settings
 from edgecache.errors import ConfigError
+from edgecache.explain_cli import add_explain_command
 
 ALIASES = {"listen_host": ["--host"], "listen_port": ["--port"]}
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     squeeze.add_argument("directory")
     squeeze.set_defaults(func=_compress_static)
+    add_explain_command(sub)
     return parser
 
 

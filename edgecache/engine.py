@@ -14,6 +14,7 @@ from edgecache.core import policy
 from edgecache.core.encoding import EncodingRules, encoded_headers, worth_keeping
 from edgecache.core.entries import retention
 from edgecache.core.exchange import Exchange, Invalidate, Respond, Save, Truncated
+from edgecache.core.explain import NotStoredMemory
 from edgecache.core.model import Entry, RequestHead
 from edgecache.core.negotiation import IDENTITY
 from edgecache.encoded_copies import EncodedCopies
@@ -100,6 +101,8 @@ class Engine:
         self.clock = clock
         self.store: Store = store if store is not None else make_store(settings, clock)
         self._passes = _RecentPasses(settings.pass_memory)
+        self.not_stored = NotStoredMemory()
+        """Why each URL's last answer was not stored, for explain (issue 16)."""
         # Hit-path metrics cost a lock per request: kept only when they can be read.
         self._counting = bool(settings.admin_token)
         self.copies: EncodedCopies | None = None
@@ -177,6 +180,7 @@ class Engine:
 
     def apply(self, exchange: Exchange) -> None:
         """Carry out the exchange's pending effects on the store."""
+        self.not_stored.record(exchange, self.clock())
         effects, exchange.effects = exchange.effects, []
         for effect in effects:
             if isinstance(effect, Save):

@@ -205,6 +205,9 @@ class CacheMiddleware:
 
         try:
             await self.app(scope, receive, wrapped_send)
+            if keep:  # returned before its body's end (a broken upstream body): not stored
+                exchange.on_abort()
+                engine.apply(exchange)
         except Exception:
             exchange.on_abort()
             engine.apply(exchange)

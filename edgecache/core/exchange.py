@@ -40,7 +40,7 @@ from edgecache.core.entries import build_entry
 from edgecache.core.headers import ACCEPT_ENCODING, CACHE_STATUS, CONTENT_LENGTH, RANGE, Headers
 from edgecache.core.model import Entry, PolicyOptions, RequestHead, has_body
 from edgecache.core.negotiation import IDENTITY
-from edgecache.core.storability import REQUEST_REASONS
+from edgecache.core.storability import REQUEST_REASONS, NotStored
 from edgecache.core.surrogate import without_surrogates
 from edgecache.core.upstream import UpstreamError
 
@@ -64,6 +64,7 @@ class Truncated(enum.Enum):
     SHORT = "shorter than its Content-Length"
     LONG = "longer than its Content-Length"
     TOO_LARGE = "over max_entry_bytes"
+    BROKEN = "broken off before its end"
 
 
 class Respond(NamedTuple):
@@ -281,6 +282,8 @@ class Exchange:
             keep = not (declared and declared.isdigit() and int(declared) > self.limit)
             if keep:
                 self._kept, self._chunks = outcome, []
+            else:
+                self.truncated = Truncated.TOO_LARGE
             return Relay(status, out, keep, Outcome.MISS)
         assert_never(outcome)
 
@@ -323,6 +326,8 @@ class Exchange:
 
     def on_abort(self) -> None:
         """The upstream body broke off: keep nothing."""
+        if self._chunks is not None:
+            self.truncated = Truncated.BROKEN
         self._chunks = None
 
     def on_failure(self, now: float, error: UpstreamError | None = None) -> Respond | None:
@@ -341,6 +346,17 @@ class Exchange:
     @property
     def outcome(self) -> policy.Outcome | None:
         return self._outcome
+
+    @property
+    def not_stored(self) -> NotStored | None:
+        """Why this exchange's answer was not stored, once that is known (for explain)."""
+        if isinstance(self._decision, policy.Bypass):
+            return NotStored.METHOD
+        if isinstance(self._outcome, policy.Pass):
+            return self._outcome.reason
+        if self.truncated is Truncated.TOO_LARGE:
+            return NotStored.TOO_LARGE
+        return None if self.truncated is None else NotStored.INCOMPLETE
 
     @property
     def replaced(self) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from typing import NamedTuple
+
 from edgecache.core.cache_control import (
     INVALID,
     CacheControl,
@@ -46,13 +49,20 @@ def effective_cache_control(headers: Headers, targeted_fields: tuple[bytes, ...]
     own) uses the first one present and valid, and then ignores Cache-Control. A field
     that fails to parse as a Dictionary is ignored whole (§2.1, ``parse_targeted``).
     """
+    return directives_source(headers, targeted_fields)[1]
+
+
+def directives_source(
+    headers: Headers, targeted_fields: tuple[bytes, ...]
+) -> tuple[bytes, CacheControl]:
+    """``effective_cache_control`` and the field it was read from (for explain)."""
     for name in targeted_fields:
         raw = headers.get_joined(name)
         if raw is not None:
             cc = parse_targeted(raw)
             if cc is not None:
-                return cc
-    return parse_cache_control(headers.get_joined(CACHE_CONTROL))
+                return name, cc
+    return CACHE_CONTROL, parse_cache_control(headers.get_joined(CACHE_CONTROL))
 
 
 def parse_age(headers: Headers) -> float:
@@ -70,6 +80,21 @@ def date_value(headers: Headers, response_time: float) -> float:
     return response_time if parsed is None else parsed
 
 
+class LifetimeSource(enum.Enum):
+    """Where a freshness lifetime came from (§4.2.1): the words explain shows."""
+
+    S_MAXAGE = "s-maxage"
+    MAX_AGE = "max-age"
+    EXPIRES = "expires"
+    HEURISTIC = "heuristic"
+    NONE = "none"
+
+
+class Lifetime(NamedTuple):
+    seconds: float
+    source: LifetimeSource
+
+
 def freshness_lifetime(
     status: int,
     headers: Headers,
@@ -78,16 +103,31 @@ def freshness_lifetime(
     options: PolicyOptions,
 ) -> float:
     """Seconds a response stays fresh (§4.2.1, first match wins); 0 means stale at once."""
+    return lifetime_with_source(status, headers, cc, date, options).seconds
+
+
+def lifetime_with_source(
+    status: int,
+    headers: Headers,
+    cc: CacheControl,
+    date: float,
+    options: PolicyOptions,
+) -> Lifetime:
+    """``freshness_lifetime`` and which rule of §4.2.1 gave it."""
     if cc.s_maxage is not None:  # shared cache: s-maxage first
-        return 0.0 if cc.s_maxage == INVALID else float(cc.s_maxage)
+        return Lifetime(
+            0.0 if cc.s_maxage == INVALID else float(cc.s_maxage), LifetimeSource.S_MAXAGE
+        )
     if cc.max_age is not None:
-        return 0.0 if cc.max_age == INVALID else float(cc.max_age)
+        return Lifetime(0.0 if cc.max_age == INVALID else float(cc.max_age), LifetimeSource.MAX_AGE)
     expires_lines = headers.get_all(EXPIRES)
     if expires_lines:
         # §5.3: an invalid Expires, or several (§4.2.1), means already expired.
         expires = parse_http_date(expires_lines[0], date) if len(expires_lines) == 1 else None
-        return 0.0 if expires is None else max(0.0, expires - date)
-    return heuristic_lifetime(status, headers, cc, date, options)
+        seconds = 0.0 if expires is None else max(0.0, expires - date)
+        return Lifetime(seconds, LifetimeSource.EXPIRES)
+    seconds = heuristic_lifetime(status, headers, cc, date, options)
+    return Lifetime(seconds, LifetimeSource.HEURISTIC if seconds > 0 else LifetimeSource.NONE)
 
 
 def heuristic_lifetime(

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from edgecache.asgi.types import ASGIApp, Receive, Scope, Send
 from edgecache.errors import StorageError
 from edgecache.metrics import exposition
+from edgecache.proxy.explain import explain_answer
 from edgecache.stack import purge
 
 PREFIX = "/_edgecache/"
@@ -43,6 +44,8 @@ class AdminMiddleware:
         if action == "metrics":
             body, content_type = exposition()
             await _reply(send, 200, body, content_type.encode())
+        elif action == "explain" and scope["method"] in ("GET", "HEAD"):
+            await _reply(send, *await explain_answer(self.app, scope))
         elif action == "purge" and scope["method"] in ("POST", "PURGE"):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             target = {k: query[k][0] for k in ("url", "prefix", "tag") if k in query}

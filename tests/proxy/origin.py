@@ -69,6 +69,10 @@ class Origin:
                     "Surrogate-Key": "catalog item-" + path[8:],
                 },
             )
+        if path.startswith("/answer/"):  # any answer: /answer/x?Cache-Control=max-age=60&Vary=*
+            headers = [(k, v) for k, v in request.query.items() if k != "size"]
+            size = int(request.query.get("size", "5"))
+            return web.Response(body=b"x" * size, headers=headers)
         if path.startswith("/reflect"):  # a body-dependent answer, marked cacheable
             return web.Response(
                 body=b"answer to body " + head,
