@@ -42,6 +42,7 @@ from edgecache.metrics import BYTES_SAVED, UPSTREAM_BYTES
 from edgecache.proxy.forward import SMALL_BODY, Failure, Opened, _plain
 from edgecache.proxy.hits import Pairs, wire_answer
 from edgecache.proxy.lanes import Lane, Lanes
+from edgecache.proxy.tunnel import tunnel_upgrade
 from edgecache.wire.asgi import ASGIHandler
 from edgecache.wire.types import Answer as WireAnswer
 from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request
@@ -179,7 +180,7 @@ class EdgeHandler(BaseHandler):
     async def handle(self, request: Request, reply: Reply) -> None:
         path = _decoded(request.path)
         lane = self.lanes.find(request.authority, path)
-        if lane is None or lane.forwarder is None or request.upgrade is not None:
+        if lane is None or lane.forwarder is None or request.upgrade not in (None, b"websocket"):
             await self.chain.handle(request, reply)
             return
         headers = request.headers
@@ -188,6 +189,10 @@ class EdgeHandler(BaseHandler):
             if allowed is None:
                 return
             headers = allowed
+        if request.upgrade is not None:
+            fields = self._fields(lane, request, headers, reply.user)
+            await tunnel_upgrade(lane.forwarder, request, reply, fields, _origin_form(request))
+            return
         exchange = request.context if isinstance(request.context, Exchange) else None
         request.context = None
         if exchange is None and lane.cache is not None:

@@ -1,0 +1,126 @@
+"""Upgrades through the proxy as a raw byte tunnel (``proxy.tunnel``): whatever the
+two ends speak after the 101 passes untouched, and a refused upgrade is an answer."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import free_socket
+from tests.proxy.conftest import Proxy, start_proxy
+
+UPGRADE = (
+    b"GET /%s HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
+    b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class RawUpstream:
+    """Answers an upgrade with 101 and then echoes bytes upper-cased (no websocket
+    framing at all); ``/refuse`` gets a 403 with a body."""
+
+    def __init__(self) -> None:
+        self.sock = free_socket()
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.heads: list[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                head += data
+            self.heads.append(head)
+            if head.startswith(b"GET /refuse"):
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way")
+                return
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\nhello"
+            )
+            while data := conn.recv(4096):
+                conn.sendall(data.upper())
+
+
+@pytest.fixture
+def upstream() -> Iterator[RawUpstream]:
+    server = RawUpstream()
+    yield server
+    server.sock.close()
+
+
+@pytest.fixture
+def edge(upstream: RawUpstream, tmp_path: Path) -> Iterator[Proxy]:
+    with start_proxy(tmp_path, "--upstream", f"http://127.0.0.1:{upstream.port}") as proxy:
+        yield proxy
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed before a head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_bytes_flow_both_ways_after_the_101(edge: Proxy, upstream: RawUpstream) -> None:
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as sock:
+        sock.sendall(UPGRADE % b"chat")
+        head, rest = _read_head(sock)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert b"upgrade: websocket" in head.lower() and b"connection: upgrade" in head.lower()
+        while len(rest) < 5:
+            rest += sock.recv(4096)
+        assert rest == b"hello"  # what the member sent right after its 101
+        sock.sendall(b"not a websocket frame\x00\xff")
+        echoed = b""
+        while len(echoed) < 23:
+            echoed += sock.recv(4096)
+        assert echoed == b"NOT A WEBSOCKET FRAME\x00\xff"
+    sent = upstream.heads[-1].lower()
+    assert b"upgrade: websocket" in sent and b"connection: upgrade" in sent
+    assert b"sec-websocket-key: dghlihnhbxbszsbub25jzq==" in sent
+    assert b"x-forwarded-for: 127.0.0.1" in sent
+
+
+def test_a_refused_upgrade_is_relayed_as_an_answer(edge: Proxy) -> None:
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as sock:
+        sock.sendall(UPGRADE % b"refuse")
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403 ")
+    assert data.endswith(b"\r\n\r\nno way")  # and the connection closed after it
+
+
+def test_an_unreachable_member_gets_502(tmp_path: Path) -> None:
+    dead = free_socket()
+    port = dead.getsockname()[1]
+    dead.close()
+    with start_proxy(tmp_path, "--upstream", f"http://127.0.0.1:{port}") as proxy:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        with sock:
+            sock.sendall(UPGRADE % b"chat")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 502 ")
