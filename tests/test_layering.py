@@ -29,16 +29,10 @@ def _module_name(path: pathlib.Path) -> str:
 
 
 def _imports(path: pathlib.Path) -> set[str]:
-    """Every edgecache module ``path`` imports, at any depth, except under TYPE_CHECKING."""
+    """Every edgecache module ``path`` imports, at any depth, TYPE_CHECKING ones too."""
     tree = ast.parse(path.read_text())
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("edgecache"))
         elif (

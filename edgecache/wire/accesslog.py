@@ -12,12 +12,39 @@ import asyncio
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from edgecache.metrics import BYTES_OUT, REQUESTS_BY_OUTCOME, UPSTREAM_SECONDS, outcome
+from edgecache.wire.types import Request
 
-if TYPE_CHECKING:
-    from edgecache.wire.exchange import Exchange
+
+class Finished(Protocol):
+    """What the log reads of an answered exchange (``wire.exchange.Exchange``)."""
+
+    @property
+    def request(self) -> Request: ...
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def sent(self) -> int: ...
+
+    @property
+    def cache_status(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def upstream_time(self) -> float | None: ...
+
+    @property
+    def upstream_error(self) -> str: ...
+
+    @property
+    def started_at(self) -> float: ...
+
 
 FLUSH_INTERVAL = 0.2
 """Seconds a line may wait before it is written."""
@@ -39,7 +66,7 @@ class AccessLog:
         self._stamp_second = -1
         self._stamps = ("", "")
 
-    def finished(self, exchange: Exchange) -> None:
+    def finished(self, exchange: Finished) -> None:
         """One answer is done (complete, aborted or refused by a handler)."""
         if self.counting:
             REQUESTS_BY_OUTCOME[outcome(exchange.cache_status)].inc()

@@ -23,17 +23,51 @@ import asyncio
 import logging
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httptools
 
+from edgecache.wire.config import WireConfig
 from edgecache.wire.exchange import LOW_WATER, Exchange, RawTunnel
-from edgecache.wire.framing import ALLOW, plain_answer
+from edgecache.wire.framing import ALLOW, DateField, plain_answer
 from edgecache.wire.rules import Refusal, build_request
-from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone
+from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone, Handler
 
-if TYPE_CHECKING:
-    from edgecache.wire.server import WireServer
+
+class Server(Protocol):
+    """What a connection asks of its server (``wire.server.WireServer``), named here so
+    the two modules do not import each other."""
+
+    @property
+    def config(self) -> WireConfig: ...
+
+    @property
+    def handler(self) -> Handler: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def hsts_line(self) -> bytes: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def date(self) -> DateField: ...
+
+    @property
+    def connections(self) -> set[Connection]: ...
+
+    @property
+    def tasks(self) -> set[asyncio.Task[None]]: ...
+
+    def connection_closed(self, conn: Connection) -> None: ...
+
+    def finished(self, exchange: Exchange) -> None: ...
+
+    def refused(self, client: tuple[str, int] | None, status: int) -> None: ...
+
 
 log = logging.getLogger("edgecache.wire")
 
@@ -49,7 +83,7 @@ _HEAD, _IDLE, _LINGER, _NONE = 1, 2, 3, 0
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, server: WireServer, scheme: str) -> None:
+    def __init__(self, server: Server, scheme: str) -> None:
         self.server = server
         self.config = server.config
         self.handler = server.handler

@@ -12,8 +12,9 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from edgecache.wire.config import WireConfig
 from edgecache.wire.framing import (
     CHUNKED,
     CLOSE,
@@ -21,6 +22,7 @@ from edgecache.wire.framing import (
     CRLF,
     KEEP_ALIVE,
     LAST_CHUNK,
+    DateField,
     plain_answer,
     status_line,
 )
@@ -34,8 +36,59 @@ from edgecache.wire.types import (
     Tunnel,
 )
 
-if TYPE_CHECKING:
-    from edgecache.wire.connection import Connection
+
+class Host(Protocol):
+    """What an exchange asks of the server its connection belongs to."""
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def date(self) -> DateField: ...
+
+
+class Link(Protocol):
+    """What an exchange asks of its connection (``wire.connection.Connection``), named
+    here so the two modules do not import each other."""
+
+    body_deadline: float
+    body_waiting: Exchange | None
+
+    @property
+    def config(self) -> WireConfig: ...
+
+    @property
+    def server(self) -> Host: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    @property
+    def hsts(self) -> bytes: ...
+
+    @property
+    def lost(self) -> bool: ...
+
+    @property
+    def write_paused(self) -> bool: ...
+
+    async def drain(self) -> None: ...
+
+    def exchange_done(self, exchange: Exchange, aborted: bool = False) -> None: ...
+
+    def pause_for_body(self) -> None: ...
+
+    def resume_for_body(self, exchange: Exchange) -> None: ...
+
+    def resume_for_tunnel(self) -> None: ...
+
+    def stop_reading(self) -> None: ...
+
+    def open_tunnel(self) -> RawTunnel: ...
+
 
 HIGH_WATER = 256 * 1024
 """Unread request body bytes past which reading from the client pauses."""
@@ -80,9 +133,7 @@ class Exchange:
         "waiter",
     )
 
-    def __init__(
-        self, conn: Connection, request: Request, expect: bool, declared: int | None
-    ) -> None:
+    def __init__(self, conn: Link, request: Request, expect: bool, declared: int | None) -> None:
         self.conn = conn
         self.request = request
         # An upgrade request not taken up by a tunnel ends its connection: the parser
@@ -425,7 +476,7 @@ class RawTunnel:
 
     __slots__ = ("_buffered", "_chunks", "_eof", "_waiter", "conn")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Link) -> None:
         self.conn = conn
         self._chunks: deque[bytes] = deque()
         self._buffered = 0

@@ -427,9 +427,7 @@ class UpstreamPool:
             return
         if len(self._idle) >= self.max_idle:
             self._drop(self._idle[0])
-        conn.idle_timer = conn.loop.call_later(
-            self.idle_timeout, self._drop, conn
-        )
+        conn.idle_timer = conn.loop.call_later(self.idle_timeout, self._drop, conn)
         self._idle.append(conn)
 
     def _drop(self, conn: Connection) -> None:
