@@ -322,6 +322,8 @@ class EdgeHandler(BaseHandler):
             reply.on_gone(cancel)
 
         def informational(info: Informational) -> None:
+            if info.status == 100:
+                return  # the wire layer says 100 Continue itself when it reads the body
             fields = downstream_response_headers(info.headers, "1.1", forwarder.options.via_name)
             reply.informational(info.status, fields)
 

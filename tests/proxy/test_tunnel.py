@@ -4,7 +4,6 @@ two ends speak after the 101 passes untouched, and a refused upgrade is an answe
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.integration.servers import free_socket
 from tests.proxy.conftest import Proxy, start_proxy
+from tests.proxy.raw_origin import RawOrigin
 
 UPGRADE = (
     b"GET /%s HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
@@ -20,54 +20,29 @@ UPGRADE = (
 )
 
 
-class RawUpstream:
-    """Answers an upgrade with 101 and then echoes bytes upper-cased (no websocket
-    framing at all); ``/refuse`` gets a 403 with a body."""
-
-    def __init__(self) -> None:
-        self.sock = free_socket()
-        self.sock.listen(16)
-        self.port = int(self.sock.getsockname()[1])
-        self.heads: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                head += data
-            self.heads.append(head)
-            if head.startswith(b"GET /refuse"):
-                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way")
-                return
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n\r\nhello"
-            )
-            while data := conn.recv(4096):
-                conn.sendall(data.upper())
+def _answer(conn: socket.socket, head: bytes) -> None:
+    """101 and then an echo of bytes upper-cased (no websocket framing at all);
+    ``/refuse`` gets a 403 with a body."""
+    if head.startswith(b"GET /refuse"):
+        conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way")
+        return
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n\r\nhello"
+    )
+    while data := conn.recv(4096):
+        conn.sendall(data.upper())
 
 
 @pytest.fixture
-def upstream() -> Iterator[RawUpstream]:
-    server = RawUpstream()
+def upstream() -> Iterator[RawOrigin]:
+    server = RawOrigin(_answer)
     yield server
-    server.sock.close()
+    server.close()
 
 
 @pytest.fixture
-def edge(upstream: RawUpstream, tmp_path: Path) -> Iterator[Proxy]:
+def edge(upstream: RawOrigin, tmp_path: Path) -> Iterator[Proxy]:
     with start_proxy(tmp_path, "--upstream", f"http://127.0.0.1:{upstream.port}") as proxy:
         yield proxy
 
@@ -82,7 +57,7 @@ def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, rest
 
 
-def test_bytes_flow_both_ways_after_the_101(edge: Proxy, upstream: RawUpstream) -> None:
+def test_bytes_flow_both_ways_after_the_101(edge: Proxy, upstream: RawOrigin) -> None:
     with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as sock:
         sock.sendall(UPGRADE % b"chat")
         head, rest = _read_head(sock)
