@@ -87,3 +87,16 @@ def test_conditionals_ranges_and_codings_are_not_replayed_blindly(edge: Proxy) -
     assert brotli.headers.get("content-encoding") == "br"
     assert brotli2.headers.get("content-encoding") == "br"
     assert brotli2.content == whole.content  # httpx decodes br
+
+
+def test_a_body_that_dies_before_the_head_left_is_a_502_and_never_stored(
+    edge: Proxy, origin: Origin
+) -> None:
+    # /die promises 100000 bytes and sends 1000: small enough to be read whole before
+    # the head is sent, so the client gets a clear 502, not a truncated 200.
+    with httpx.Client(base_url=edge.url) as client:
+        answers = [client.get("/die") for _ in range(2)]
+    assert [a.status_code for a in answers] == [502, 502]
+    assert all("stored" not in a.headers.get("cache-status", "") for a in answers)
+    assert _calls(origin, "/die") == 2  # nothing was kept to answer the second
+    assert "not storing" in edge.wait_for_log("broke off")
