@@ -20,40 +20,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from edgecache.core import headers as h
 from edgecache.core.cache_status import hit_status
 from edgecache.core.exchange import Answer, Outcome, Respond
 from edgecache.core.freshness import current_age
-from edgecache.core.headers import (
-    ACCEPT_ENCODING,
-    AUTHORIZATION,
-    CACHE_CONTROL,
-    CONTENT_LENGTH,
-    COOKIE,
-    IF_MATCH,
-    IF_MODIFIED_SINCE,
-    IF_NONE_MATCH,
-    IF_RANGE,
-    IF_UNMODIFIED_SINCE,
-    PRAGMA,
-    RANGE,
-    TRANSFER_ENCODING,
-)
+from edgecache.core.headers import ACCEPT_ENCODING
 from edgecache.core.model import Entry
 
 ANSWER_CHANGING = frozenset(
     {
-        AUTHORIZATION,
-        CACHE_CONTROL,
-        CONTENT_LENGTH,
-        COOKIE,
-        IF_MATCH,
-        IF_MODIFIED_SINCE,
-        IF_NONE_MATCH,
-        IF_RANGE,
-        IF_UNMODIFIED_SINCE,
-        PRAGMA,
-        RANGE,
-        TRANSFER_ENCODING,
+        h.AUTHORIZATION,
+        h.CACHE_CONTROL,
+        h.CONTENT_LENGTH,
+        h.COOKIE,
+        h.IF_MATCH,
+        h.IF_MODIFIED_SINCE,
+        h.IF_NONE_MATCH,
+        h.IF_RANGE,
+        h.IF_UNMODIFIED_SINCE,
+        h.PRAGMA,
+        h.RANGE,
+        h.TRANSFER_ENCODING,
     }
 )
 """Request fields whose presence may change a stored entry's answer."""
