@@ -265,3 +265,28 @@ def test_metrics_add_up_across_workers(origin: Origin, tmp_path: Path) -> None:
             time.sleep(0.2)
         assert requests.get("hit", 0) >= 18
         assert httpx.get(p.url + "/_edgecache/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_temp_directories_go_at_exit(origin: Origin, tmp_path: Path, workers: str) -> None:
+    # The self-signed key's folder and (with workers) the metrics folder, both made
+    # under TMPDIR, are gone once the proxy has stopped on SIGTERM.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with start_proxy(
+        tmp_path,
+        "--upstream",
+        origin.url,
+        "--self-signed",
+        "--workers",
+        workers,
+        env={"TMPDIR": str(scratch)},
+        scheme="https",
+    ) as p:
+        assert httpx.get(p.url + "/echo", verify=False).status_code == 200
+        made = sorted(d.name.rsplit("-", 1)[0] for d in scratch.iterdir())
+        expected = ["edgecache-metrics", "edgecache-tls"] if workers == "2" else ["edgecache-tls"]
+        assert made == expected
+        p.proc.send_signal(signal.SIGTERM)
+        p.proc.wait(15)  # (exit codes on SIGTERM are tested above)
+    assert list(scratch.iterdir()) == []
