@@ -61,13 +61,7 @@ class AdminMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/_edgecache"):
-            await self.app(scope, receive, send)
-            return
-        if path == PREFIX[:-1]:
-            await _reply(send, 308, b"", b"text/plain", [(b"location", PREFIX.encode())])
-            return
-        if not path.startswith(PREFIX):
+        if scope["type"] != "http" or not path.startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         how = self._authenticated(scope)
