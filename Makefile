@@ -7,24 +7,35 @@ UPSTREAM ?= http://127.0.0.1:8000
 
 .PHONY: install tools proxy serve test lint bench clean
 
+# Python 3.11's own pip does editable installs from pyproject.toml (PEP 660): no upgrade.
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 
-install: $(BIN)/python
+# Two installs, each redone only when pyproject.toml changes: what running needs
+# (`make proxy`, `make serve`: quick on a fresh machine) and the test toolchain on top.
+$(VENV)/.run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[proxy]'
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[proxy,redis,test]'
+	@touch $@ $(VENV)/.run
 
-proxy: install
+install: $(VENV)/.dev
+
+proxy: $(VENV)/.run
 	$(BIN)/edgecache proxy --upstream $(UPSTREAM)
 
-serve: install
+serve: $(VENV)/.run
 	$(BIN)/edgecache serve examples.hello:app
 
-# Debian tools some tests use: htpasswd (hashes made by the real tool) and redis-server
-# (the shared store). Installed when missing and we may; without them those tests skip.
+# Debian tools some tests use: htpasswd (hashes made by the real tool), redis-server
+# (the shared store) and chromium (tests/browser, driven by Playwright). Installed when
+# missing and we may; without them those tests skip.
 tools:
 	@need=""; command -v htpasswd >/dev/null || need="$$need apache2-utils"; \
 	command -v redis-server >/dev/null || need="$$need redis-server"; \
+	[ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	if [ -n "$$need" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq $$need) >/dev/null 2>&1 \
 			|| echo "make: could not install$$need; the tests that need them will skip"; \

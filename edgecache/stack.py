@@ -9,6 +9,7 @@ neither.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, Literal
 
 from edgecache import asgi, wsgi
@@ -58,8 +59,9 @@ def EdgeCache(app: Any, *, interface: Interface = "auto", **options: Any) -> Any
     return chain
 
 
-def cache_layers(app: Any) -> list[Any]:
-    """The cache middlewares inside a chain EdgeCache (or the proxy) built."""
+def find_layers(app: Any, wanted: Callable[[Any], bool]) -> list[Any]:
+    """The layers inside a chain EdgeCache (or the proxy) built for which ``wanted``
+    is true, each once: it follows ``app`` attributes and a router's ``routes``."""
     found, seen = [], set()
     stack = [app]
     while stack:
@@ -67,7 +69,7 @@ def cache_layers(app: Any) -> list[Any]:
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        if isinstance(layer, asgi.CacheMiddleware | wsgi.CacheMiddleware):
+        if wanted(layer):
             found.append(layer)
         for attr in ("app", "routes"):
             inner = getattr(layer, attr, None)
@@ -76,6 +78,13 @@ def cache_layers(app: Any) -> list[Any]:
             elif inner is not None:
                 stack.append(inner)
     return found
+
+
+def cache_layers(app: Any) -> list[Any]:
+    """The cache middlewares inside a chain EdgeCache (or the proxy) built."""
+    return find_layers(
+        app, lambda layer: isinstance(layer, asgi.CacheMiddleware | wsgi.CacheMiddleware)
+    )
 
 
 def purge(

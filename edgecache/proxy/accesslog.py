@@ -1,6 +1,6 @@
 """One access-log line per request, combined format or JSON, with the cache status and
 the upstream's time (never credentials: the request line, status, sizes and who), and
-the request metrics, counted here when they can be read (an admin token is set)."""
+the request counters (``proxy.traffic``), counted always, log or no log."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import time
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
-from edgecache.metrics import BYTES_OUT, REQUESTS_BY_OUTCOME, UPSTREAM_SECONDS, outcome
+from edgecache.metrics import UPSTREAM_SECONDS
 from edgecache.proxy.forward import LOG_KEY
+from edgecache.proxy.traffic import TRAFFIC
 
 access = logging.getLogger("edgecache.access")
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, style: str = "combined", counting: bool = True) -> None:
+    def __init__(self, app: ASGIApp, style: str = "combined") -> None:
         self.app = app
         self.style = style
-        self.counting = counting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,11 +44,9 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            if self.counting:
-                REQUESTS_BY_OUTCOME[outcome(state["cache"])].inc()
-                BYTES_OUT.inc(state["bytes"])
-                if "upstream_time" in note:
-                    UPSTREAM_SECONDS.observe(note["upstream_time"])
+            TRAFFIC.count(state["cache"], scope["path"], state["bytes"])
+            if "upstream_time" in note:
+                UPSTREAM_SECONDS.observe(note["upstream_time"])
             if self.style != "off":
                 access.info(self._line(scope, state, note, started))
 

@@ -27,7 +27,7 @@ from edgecache.proxy.admin import AdminMiddleware
 from edgecache.proxy.forward import Forwarder
 from edgecache.proxy.router import Router
 from edgecache.proxy.routes import load_routes
-from edgecache.proxy.tls import MODERN_CIPHERS, harden, self_signed_files
+from edgecache.proxy.tls import MODERN_CIPHERS, harden, remove_at_exit, self_signed_files
 from edgecache.stack import EdgeCache, detect_interface
 
 APP_VARIABLE = "EDGECACHE_APP"
@@ -78,15 +78,13 @@ def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASG
 
 def _outer(chain: ASGIApp, settings: Settings, wire: bool = False) -> ASGIApp:
     if settings.admin_token:
-        chain = AdminMiddleware(chain, settings.admin_token)
+        chain = AdminMiddleware(chain, settings)
     if wire:
-        return chain
+        return chain  # the wire layer counts and logs (proxy.traffic.CountingLog)
     if settings.hsts:
         chain = HSTSMiddleware(chain, settings.hsts)
-    counting = bool(settings.admin_token)  # request metrics are kept when they can be read
-    if settings.access_log == "off" and not counting:
-        return chain
-    return AccessLogMiddleware(chain, settings.access_log, counting)
+    # Always: the counters run without an admin token too (for the status page).
+    return AccessLogMiddleware(chain, settings.access_log)
 
 
 def create_app() -> ASGIApp:
@@ -174,13 +172,20 @@ def preflight(settings: Settings) -> Settings:
     return settings
 
 
+def share_metrics(settings: Settings) -> None:
+    """With several workers, a directory where each writes its counters (the
+    exposition and the status page sum them), removed when this process exits."""
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="edgecache-metrics-")
+        remove_at_exit(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
 def run(settings: Settings, app_spec: str | None = None, log_level: str = "info") -> int:
     """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     preflight(settings)
-    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Each worker writes its counters here; the exposition sums them.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edgecache-metrics-")
+    share_metrics(settings)
     certfile, keyfile = settings.certfile, settings.keyfile
     if settings.self_signed and not certfile:
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])

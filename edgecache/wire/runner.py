@@ -28,15 +28,14 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, TextIO
 
 from edgecache.config import Settings
 from edgecache.proxy.handler import EdgeHandler
-from edgecache.proxy.server import APP_VARIABLE, build_app, preflight
+from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
 from edgecache.proxy.tls import harden, self_signed_files
-from edgecache.wire.accesslog import AccessLog
+from edgecache.proxy.traffic import CountingLog
 from edgecache.wire.config import WireConfig
 from edgecache.wire.redirect import RedirectHandler
 from edgecache.wire.server import WireServer
@@ -143,8 +142,7 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
     _setup_logging(settings, log_level)
     preflight(settings)
-    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edgecache-metrics-")
+    share_metrics(settings)
     if settings.self_signed and not settings.certfile:
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
         os.environ["EDGECACHE_CERTFILE"], os.environ["EDGECACHE_KEYFILE"] = certfile, keyfile
@@ -197,10 +195,8 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     config = dataclasses.replace(WireConfig.from_settings(settings), max_connections=cap)
-    counting = bool(settings.admin_token)
-    access = None
-    if settings.access_log != "off" or counting:
-        access = AccessLog(settings.access_log, counting)
+    # Counts every answer (the status page), with or without an admin token or a log.
+    access = CountingLog(settings.access_log)
     server = WireServer(_handler(settings, app_spec), config, access)
     await server.start()
     server.listen(socks[0], _tls_context(settings))

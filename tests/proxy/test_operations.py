@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -244,15 +245,48 @@ def test_metrics_add_up_across_workers(origin: Origin, tmp_path: Path) -> None:
     ) as p:
         for _ in range(20):
             assert httpx.get(p.url + "/cached").status_code == 200
-        scrape = httpx.get(p.url + "/_edgecache/metrics", headers={"Authorization": "Bearer tok"})
-        assert scrape.status_code == 200
-        requests = {
-            s.labels["cache"]: s.value
-            for family in text_string_to_metric_families(scrape.text)
-            for s in family.samples
-            if s.name == "edgecache_requests_total"
-        }
+
+        def scrape() -> dict[str, float]:
+            resp = httpx.get(p.url + "/_edgecache/metrics", headers={"Authorization": "Bearer tok"})
+            assert resp.status_code == 200
+            return {
+                s.labels["cache"]: s.value
+                for family in text_string_to_metric_families(resp.text)
+                for s in family.samples
+                if s.name == "edgecache_requests_total"
+            }
+
         # Both workers' counts are in one answer: 20 requests (and the readiness ping).
-        assert requests.get("hit", 0) + requests.get("miss", 0) >= 20
+        # Each worker adds its counts to the shared files once a second (proxy.traffic),
+        # so the other worker's last second may still be on its way.
+        deadline = time.monotonic() + 5
+        while (requests := scrape()).get("hit", 0) + requests.get("miss", 0) < 20:
+            assert time.monotonic() < deadline, requests
+            time.sleep(0.2)
         assert requests.get("hit", 0) >= 18
         assert httpx.get(p.url + "/_edgecache/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_temp_directories_go_at_exit(origin: Origin, tmp_path: Path, workers: str) -> None:
+    # The self-signed key's folder and (with workers) the metrics folder, both made
+    # under TMPDIR, are gone once the proxy has stopped on SIGTERM.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with start_proxy(
+        tmp_path,
+        "--upstream",
+        origin.url,
+        "--self-signed",
+        "--workers",
+        workers,
+        env={"TMPDIR": str(scratch)},
+        scheme="https",
+    ) as p:
+        assert httpx.get(p.url + "/echo", verify=False).status_code == 200
+        made = sorted(d.name.rsplit("-", 1)[0] for d in scratch.iterdir())
+        expected = ["edgecache-metrics", "edgecache-tls"] if workers == "2" else ["edgecache-tls"]
+        assert made == expected
+        p.proc.send_signal(signal.SIGTERM)
+        p.proc.wait(15)  # (exit codes on SIGTERM are tested above)
+    assert list(scratch.iterdir()) == []
