@@ -19,7 +19,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgecache.metrics import (
     BYTES_OUT,
@@ -28,10 +28,7 @@ from edgecache.metrics import (
     UPSTREAM_SECONDS,
     outcome,
 )
-from edgecache.wire.accesslog import AccessLog
-
-if TYPE_CHECKING:
-    from edgecache.wire.exchange import Exchange
+from edgecache.wire.accesslog import AccessLog, Finished
 
 RING_SECONDS = 300
 """How far back the per-second rows go (the chart's width)."""
@@ -205,7 +202,7 @@ class CountingLog(AccessLog):
         self.traffic = traffic
         self._count = traffic.count  # bound once: this runs for every answer
 
-    def finished(self, exchange: Exchange) -> None:
+    def finished(self, exchange: Finished) -> None:
         self._count(exchange.cache_status, exchange.request.target, exchange.sent)
         if exchange.upstream_time is not None:
             UPSTREAM_SECONDS.observe(exchange.upstream_time)
