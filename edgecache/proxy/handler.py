@@ -334,6 +334,7 @@ class EdgeHandler(BaseHandler):
             self._fields(lane, request, headers, reply.user),
             body,
             informational,
+            lane.read_timeout,
         )
         plan = None
         if lane.compress is not None:
