@@ -29,6 +29,7 @@ from edgecache.proxy.router import Router
 from edgecache.proxy.routes import load_routes
 from edgecache.proxy.tls import MODERN_CIPHERS, harden, remove_at_exit, self_signed_files
 from edgecache.stack import EdgeCache, detect_interface
+from edgecache.storage import Store
 
 APP_VARIABLE = "EDGECACHE_APP"
 """module:attribute of the app ``edgecache serve`` runs; unset for the proxy."""
@@ -57,11 +58,15 @@ class HSTSMiddleware:
         await self.app(scope, receive, with_hsts)
 
 
-def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASGIApp:
+def build_app(
+    settings: Settings, app: Any = None, *, wire: bool = False, store: Store | None = None
+) -> ASGIApp:
     """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder.
-    ``wire``: for the wire layer, which adds HSTS and writes the access log itself."""
+    ``wire``: for the wire layer, which adds HSTS and writes the access log itself.
+    ``store``: the one to keep using (a reload keeps the cache); else one is made."""
     if app is None and settings.config:
-        return _outer(Router(load_routes(settings.config, settings), settings), settings, wire)
+        table = load_routes(settings.config, settings)
+        return _outer(Router(table, settings, store=store), settings, wire)
     if app is None:
         if not settings.upstream:
             raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
@@ -69,11 +74,12 @@ def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASG
     elif detect_interface(app) == "wsgi":
         from a2wsgi import WSGIMiddleware
 
-        inner = WSGIMiddleware(EdgeCache(app, settings=settings), workers=8)
+        inner = WSGIMiddleware(EdgeCache(app, settings=settings, store=store), workers=8)
         return _outer(inner, settings, wire)
     else:
         inner = app
-    return _outer(EdgeCache(inner, settings=settings, interface="asgi"), settings, wire)
+    chain = EdgeCache(inner, settings=settings, interface="asgi", store=store)
+    return _outer(chain, settings, wire)
 
 
 def _outer(chain: ASGIApp, settings: Settings, wire: bool = False) -> ASGIApp:
