@@ -21,6 +21,7 @@ from edgecache.config import GROUPS, Settings
 from edgecache.errors import ConfigError
 from edgecache.explain_cli import add_explain_command
 from edgecache.settings.flags import VALUES_HELP, add_setting_flags, flag_variables
+from edgecache.stack import detect_interface
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 
@@ -56,7 +57,7 @@ def _proxy(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     settings = export_settings(args)
     run = _runner(settings)
-    load_app(args.app)  # fail here, clearly, before any server starts
+    detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
         dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=args.log_level
     )

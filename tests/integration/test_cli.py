@@ -7,11 +7,15 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 import httpx
+import pytest
 
 from edgecache import Settings, __version__
 from edgecache.cli import build_parser
@@ -33,23 +37,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[str]:
+def running(*args: str, stderr: IO[str] | None = None) -> Iterator[tuple[int, str]]:
+    """``python -m edgecache ARGS --port P``, until it answers; yields (pid, url)."""
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgecache",
-            "serve",
-            *args,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "edgecache", *args, "--port", str(port)],
         cwd=ROOT,
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -59,13 +55,19 @@ def serving(*args: str) -> Iterator[str]:
                 httpx.get(url + "/private", timeout=1)
                 break
             except httpx.TransportError:
-                assert proc.poll() is None, "edgecache serve exited"
-                assert time.monotonic() < deadline, "edgecache serve did not start"
+                assert proc.poll() is None, "edgecache exited"
+                assert time.monotonic() < deadline, "edgecache did not start"
                 time.sleep(0.05)
-        yield url
+        yield proc.pid, url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[str]:
+    with running("serve", *args, "--log-level", "warning") as (_, url):
+        yield url
 
 
 def test_serve_wsgi_example_caches() -> None:
@@ -167,3 +169,41 @@ def test_an_unknown_variable_warns_at_start_with_the_nearest_name() -> None:
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"edgecache {__version__}"
+
+
+# -- validation does not build the app (issue 10) -------------------------------------
+
+
+def _threads_and_log(server: str, store: str, users: str) -> tuple[int, str]:
+    """Threads of a started proxy once it answers, and what it logged."""
+    with tempfile.TemporaryFile("w+") as log:
+        args = ["proxy", "--upstream", "http://127.0.0.1:1", "--server", server]
+        auth = ["--auth", f"/:{users}", "--auth-plaintext", "--store", store]
+        with running(*args, *auth, stderr=log) as (pid, _):
+            threads = len(os.listdir(f"/proc/{pid}/task"))
+        log.seek(0)
+        return threads, log.read()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+@pytest.mark.parametrize("server", ["wire", "uvicorn"])
+def test_the_app_is_built_once_at_start(server: str, redis_url: str, tmp_path: Path) -> None:
+    """Validation used to build the whole chain once more before serving: every user
+    file was loaded (and logged) twice, and a Redis store's two threads leaked."""
+    users = tmp_path / "users"
+    users.write_text("alice:secret\n")
+    memory_threads, log = _threads_and_log(server, "memory", str(users))
+    assert log.count(f"loaded 1 users from {users}") == 1, log
+    redis_threads, log = _threads_and_log(server, redis_url, str(users))
+    assert log.count(f"loaded 1 users from {users}") == 1, log
+    assert redis_threads - memory_threads == 2  # one store's writer and listener
+
+
+def test_a_bad_route_file_fails_at_start_without_building(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[[route]]\npath = "/"\nstatic = "/no/such/dir"\n')
+    result = run_cli("proxy", "--config", str(routes))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "static root '/no/such/dir' is not a directory" in result.stderr
+    result = run_cli("proxy", "--upstream", "http://127.0.0.1:1", "--auth", "/:/no/users")
+    assert result.returncode == 2 and "user file '/no/users' cannot be read" in result.stderr
