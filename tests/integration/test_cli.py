@@ -19,8 +19,11 @@ import pytest
 
 from edgecache import Settings, __version__
 from edgecache.cli import build_parser
+from edgecache.core.exchange import Outcome
+from edgecache.metrics import outcome
 from edgecache.settings.flags import flag_variables
 from tests.integration.servers import free_socket
+from tests.proxy.origin import running_origin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -207,3 +210,63 @@ def test_a_bad_route_file_fails_at_start_without_building(tmp_path: Path) -> Non
     assert "static root '/no/such/dir' is not a directory" in result.stderr
     result = run_cli("proxy", "--upstream", "http://127.0.0.1:1", "--auth", "/:/no/users")
     assert result.returncode == 2 and "user file '/no/users' cannot be read" in result.stderr
+
+
+# -- request metrics read the cache's outcome (issue 10) --------------------------------
+
+
+def _requests_by_outcome(url: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scrape = httpx.get(url + "/_edgecache/metrics", headers={"Authorization": "Bearer tok"})
+    return {
+        s.labels["cache"]: s.value
+        for family in text_string_to_metric_families(scrape.text)
+        for s in family.samples
+        if s.name == "edgecache_requests_total"
+    }
+
+
+@pytest.mark.parametrize("server", ["wire", "uvicorn"])
+def test_requests_are_counted_by_the_caches_outcome(server: str) -> None:
+    args = ("serve", "examples.hello:app", "--server", server, "--admin-token", "tok")
+    with running(*args, "--log-level", "warning") as (_, url):
+        before = _requests_by_outcome(url)  # the start-up probes of /private passed
+        assert httpx.get(url + "/").status_code == 200
+        assert "hit" in httpx.get(url + "/").headers["cache-status"]
+        httpx.get(url + "/private")
+        httpx.post(url + "/", content=b"x")
+        after = _requests_by_outcome(url)
+    assert after["miss"] - before["miss"] == 1
+    assert after["hit"] - before["hit"] == 1
+    assert after["pass"] - before["pass"] == 2  # private, and a POST
+    assert after["none"] - before["none"] == 1  # the first scrape: no cache saw it
+    assert after["stale"] == 0
+
+
+def test_the_outcome_is_never_read_from_cache_status_text() -> None:
+    assert [outcome(kind) for kind in Outcome] == ["hit", "stale", "miss", "pass", "none"]
+    assert outcome(None) == "none"
+    assert outcome("edgecache; hit; detail=stale") == "none"
+
+
+@pytest.mark.parametrize("server", ["wire", "uvicorn"])
+def test_proxy_requests_are_counted_by_the_caches_outcome(server: str) -> None:
+    """On the wire server: hits answered at once and replayed, misses, passes and
+    stale answers through the proxy's own handler."""
+    with running_origin() as origin:
+        args = ("proxy", "--upstream", origin.url, "--server", server, "--admin-token", "tok")
+        with running(*args, "--log-level", "warning") as (_, url):
+            before = _requests_by_outcome(url)
+            statuses = [
+                httpx.get(url + path).headers["cache-status"]
+                for path in (
+                    *["/cc/a?cc=max-age=60"] * 3,  # a miss, a hit, a replayed hit
+                    "/cc/b?cc=no-store",
+                    *["/cc/c?cc=max-age=0,stale-while-revalidate=60"] * 2,
+                )
+            ]
+            after = _requests_by_outcome(url)
+    assert "detail=stale" in statuses[-1] or "fwd=stale" in statuses[-1], statuses
+    counted = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in after}
+    assert counted == {"hit": 2, "miss": 2, "pass": 1, "stale": 1, "none": 1}, statuses
