@@ -4,6 +4,8 @@ Parsers, checks and shown defaults are derived from the annotations and metadata
 from __future__ import annotations
 
 import contextlib
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -186,3 +188,22 @@ def test_unknown_variable_is_named_with_the_nearest_setting(
     with caplog.at_level("WARNING", logger="edgecache.settings"):
         assert Settings.from_env(environ).compress is True
     assert "did you mean EDGECACHE_COMPRESS?" in caplog.text
+
+
+def test_the_readme_table_shows_real_settings_and_their_defaults() -> None:
+    """The README's table is written by hand; it must not drift from the fields."""
+    readme = Path(__file__).parent.parent / "README.md"
+    known = {spec.name: spec for spec in Settings.specs()}
+    rows = 0
+    for line in readme.read_text().splitlines():
+        m = re.match(r"^\| ((?:`[a-z_]+`(?:, )?)+) \| [^|]+ \| ([^|]+) \|", line)
+        if not m:
+            continue
+        rows += 1
+        names = re.findall(r"`([a-z_]+)`", m.group(1))
+        assert set(names) <= set(known), names
+        defaults = m.group(2).strip().split(", ")
+        if all(d.startswith("`") for d in defaults):
+            shown = [known[n].show(known[n].default) for n in names]
+            assert [d.strip("`") for d in defaults] == shown, line
+    assert rows >= 30
