@@ -35,16 +35,6 @@ __all__ = [
     "parse_upstreams",
 ]
 
-GROUPS: tuple[type, ...] = (
-    CacheSettings,
-    CompressionSettings,
-    AuthSettings,
-    ProxySettings,
-    ServerSettings,
-    LimitSettings,
-)
-"""The parts, in the order ``--help`` lists them."""
-
 
 @dataclass(frozen=True)
 class Settings(
@@ -85,3 +75,7 @@ class Settings(
     def specs(cls) -> tuple[Spec, ...]:
         """Every setting's name, type, default and metadata."""
         return specs(cls)
+
+
+GROUPS: tuple[type, ...] = Settings.__bases__
+"""The parts, in the order ``--help`` lists them."""

@@ -55,9 +55,10 @@ def format_seconds(seconds: float) -> str:
     for name, factor in _SECOND_NAMES:
         if seconds and seconds % factor == 0:
             return f"{int(seconds // factor)}{name}"
-    if seconds and (seconds * 1000) % 1 == 0:
-        return f"{int(seconds * 1000)}ms"
-    return f"{seconds:g}s"
+    millis = round(seconds * 1000)
+    if seconds and abs(millis - seconds * 1000) < 1e-6:  # 0.001 * n is not exact in floats
+        return f"{millis}ms"
+    return f"{seconds:.15g}s"
 
 
 def parse_bool(raw: str) -> bool:

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from edgecache.cli import build_parser
 from edgecache.core.exchange import Outcome
 from edgecache.metrics import outcome
 from edgecache.settings.flags import flag_variables
-from tests.integration.servers import free_socket
+from tests.integration.servers import free_socket, wait_for_http
 from tests.proxy.origin import running_origin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,15 +51,7 @@ def running(*args: str, stderr: IO[str] | None = None) -> Iterator[tuple[int, st
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(url + "/private", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, "edgecache exited"
-                assert time.monotonic() < deadline, "edgecache did not start"
-                time.sleep(0.05)
+        wait_for_http(url + "/private", proc)
         yield proc.pid, url
     finally:
         proc.terminate()

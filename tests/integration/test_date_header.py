@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from tests.integration.servers import free_socket
+from tests.integration.servers import free_socket, wait_for_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,14 +30,7 @@ def host_server(*command: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(url + "ready", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.05)
+        wait_for_http(url + "ready", proc)
         yield url
     finally:
         proc.terminate()
