@@ -23,8 +23,6 @@ from edgecache.explain_cli import add_explain_command
 from edgecache.settings.flags import VALUES_HELP, add_setting_flags, flag_variables
 from edgecache.stack import detect_interface
 
-LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
-
 
 def export_settings(args: argparse.Namespace) -> Settings:
     """Flags given become EDGECACHE_* variables (for workers too); then validate."""
@@ -51,7 +49,7 @@ def _proxy(args: argparse.Namespace) -> int:
             "setting upstream (--upstream, EDGECACHE_UPSTREAM) or config (--config, "
             "EDGECACHE_CONFIG) is required, e.g. --upstream http://127.0.0.1:8000"
         )
-    return run(settings, log_level=args.log_level)
+    return run(settings, log_level=settings.log_level)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -59,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     run = _runner(settings)
     detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
-        dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=args.log_level
+        dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=settings.log_level
     )
 
 
@@ -125,13 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("app", help="module:attribute of the WSGI or ASGI app")
     for name, command in (("proxy", proxy), ("serve", serve)):
-        command.add_argument(
-            "--log-level",
-            default="info",
-            choices=LOG_LEVELS,
-            help="Least severe server message logged (the access log is --access-log). "
-            "[default: info]",
-        )
         add_setting_flags(command, GROUPS, name)
         command.epilog = VALUES_HELP
     passwd = _command(

@@ -44,6 +44,9 @@ class ServerSettings:
         """One line per request on stderr: nginx's combined format plus the cache status
         and upstream time, JSON lines, or none.""",
     )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = setting(
+        "info", "Least severe server message logged; the access log is set by access-log."
+    )
     admin_token: str = setting(
         "",
         """Bearer token for /_edgecache/purge and /_edgecache/metrics; empty turns them

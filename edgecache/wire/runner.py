@@ -273,7 +273,7 @@ def _worker_main() -> None:
     socks_text, ready_text = os.environ.pop(_FDS).split(";")
     socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
     settings = Settings.from_env(warn_unknown=False)  # the supervisor warned
-    _setup_logging(settings, "info")
+    _setup_logging(settings, settings.log_level)
     serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
 
 

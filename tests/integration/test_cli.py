@@ -39,7 +39,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @contextmanager
-def running(*args: str, stderr: IO[str] | None = None) -> Iterator[tuple[int, str]]:
+def running(
+    *args: str, stderr: IO[str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[int, str]]:
     """``python -m edgecache ARGS --port P``, until it answers; yields (pid, url)."""
     sock = free_socket()
     port = sock.getsockname()[1]
@@ -48,6 +50,7 @@ def running(*args: str, stderr: IO[str] | None = None) -> Iterator[tuple[int, st
         [sys.executable, "-m", "edgecache", *args, "--port", str(port)],
         cwd=ROOT,
         stderr=stderr,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -158,6 +161,17 @@ def test_an_unknown_variable_warns_at_start_with_the_nearest_name() -> None:
     )
     assert "EDGECACHE_COMPRES is not a setting" in result.stderr
     assert "did you mean EDGECACHE_COMPRESS?" in result.stderr
+
+
+@pytest.mark.parametrize("server", ["wire", "uvicorn"])
+def test_the_unknown_variable_warning_is_not_repeated_by_workers(server: str) -> None:
+    with tempfile.TemporaryFile("w+") as log:
+        args = ("serve", "examples.hello:app", "--server", server, "--workers", "2")
+        with running(*args, stderr=log, env={"EDGECACHE_COMPRES": "off"}):
+            pass
+        log.seek(0)
+        text = log.read()
+    assert text.count("EDGECACHE_COMPRES is not a setting") == 1, text
 
 
 def test_version() -> None:
