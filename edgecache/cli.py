@@ -57,7 +57,10 @@ def _serve(args: argparse.Namespace) -> int:
     run = _runner(settings)
     detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
-        dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=settings.log_level
+        # The proxy's own settings (variables can still set them) do not apply to an app.
+        dataclasses.replace(settings, upstream="", config=""),
+        app_spec=args.app,
+        log_level=settings.log_level,
     )
 
 

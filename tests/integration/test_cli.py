@@ -215,6 +215,9 @@ def test_a_bad_route_file_fails_at_start_without_building(tmp_path: Path) -> Non
     assert "static root '/no/such/dir' is not a directory" in result.stderr
     result = run_cli("proxy", "--upstream", "http://127.0.0.1:1", "--auth", "/:/no/users")
     assert result.returncode == 2 and "user file '/no/users' cannot be read" in result.stderr
+    result = run_cli("serve", "examples.hello:app", "--store", "disk", "--store-path", "/proc/x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "setting store_path (EDGECACHE_STORE_PATH, --store-path) = '/proc/x'" in result.stderr
 
 
 # -- request metrics read the cache's outcome (issue 10) --------------------------------
