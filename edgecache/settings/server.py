@@ -49,8 +49,8 @@ class ServerSettings:
     )
     admin_token: str = setting(
         "",
-        """Bearer token for /_edgecache/purge and /_edgecache/metrics; empty turns them
-        off.""",
+        """Bearer token (or Basic password) for the status page /_edgecache/,
+        /_edgecache/purge and /_edgecache/metrics; empty turns them off.""",
         metavar="TOKEN",
     )
     certfile: str = setting(
