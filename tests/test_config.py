@@ -16,7 +16,7 @@ from edgecache.config import GROUPS
 from edgecache.settings.auth import AuthSettings
 from edgecache.settings.cache import CacheSettings
 from edgecache.settings.compression import CompressionSettings
-from edgecache.settings.environ import unknown_variables
+from edgecache.settings.environ import NOT_SETTINGS, unknown_variables
 from edgecache.settings.fields import specs
 from edgecache.settings.proxy import ProxySettings
 from edgecache.settings.values import format_seconds, format_size, parse_seconds, parse_size
@@ -207,3 +207,15 @@ def test_the_readme_table_shows_real_settings_and_their_defaults() -> None:
             shown = [known[n].show(known[n].default) for n in names]
             assert [d.strip("`") for d in defaults] == shown, line
     assert rows >= 30
+
+
+def test_the_docs_and_deployment_files_name_real_variables() -> None:
+    """A variable misspelt in the README, the Makefile or deploy/ would be ignored
+    (with a warning) by whoever copies it."""
+    root = Path(__file__).parent.parent
+    known = {spec.variable for spec in Settings.specs()} | NOT_SETTINGS
+    files = [root / "README.md", root / "Makefile", *(root / "deploy").glob("*")]
+    for path in (p for p in files if p.is_file()):
+        text = path.read_text().replace("EDGECACHE_COMPRES is not", "")  # the typo shown
+        for name in set(re.findall(r"EDGECACHE_[A-Z_]*[A-Z]", text)):
+            assert name in known, (path.name, name)
