@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from edgecache import ConfigError, EdgeCache, Settings
 from edgecache.config import GROUPS
+from edgecache.core.auth import AuthRule
 from edgecache.settings.auth import AuthSettings
 from edgecache.settings.cache import CacheSettings
 from edgecache.settings.compression import CompressionSettings
@@ -147,9 +148,9 @@ def test_size_and_duration_parsers_raise_only_value_error(raw: str) -> None:
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"max_bytes": "1G"}, "max_bytes"),
+        ({"max_bytes": "lots"}, "max_bytes"),
         ({"workers": 1.5}, "workers"),
-        ({"compress": "yes"}, "compress"),
+        ({"compress": "maybe"}, "compress"),
         ({"balance": "random"}, "balance"),
         ({"codings": ("br", "lzma")}, "codings"),
         ({"br_quality": 12}, "br_quality"),
@@ -219,3 +220,13 @@ def test_the_docs_and_deployment_files_name_real_variables() -> None:
         text = path.read_text().replace("EDGECACHE_COMPRES is not", "")  # the typo shown
         for name in set(re.findall(r"EDGECACHE_[A-Z_]*[A-Z]", text)):
             assert name in known, (path.name, name)
+
+
+def test_keywords_given_as_text_are_read_as_their_variables_are() -> None:
+    """A route file's or a dict's text (``"1G"``, ``"5m"``, ``"off"``) is parsed."""
+    text = {"max_bytes": "1G", "read_timeout": "5m", "compress": "off", "codings": "gzip, BR"}
+    s = Settings(**text)  # type: ignore[arg-type]
+    assert (s.max_bytes, s.read_timeout, s.compress) == (1024**3, 300.0, False)
+    assert s.codings == ("gzip", "br")
+    rule = AuthRule("/admin/", "users", "Admin")
+    assert Settings(**{"auth": "/admin/:users:Admin"}).auth == (rule,)  # type: ignore[arg-type]

@@ -86,7 +86,8 @@ class AuthSettings:
     )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "auth", tuple(_auth_rule(r) for r in self.auth))
+        if not isinstance(self.auth, str):  # text is read by check_fields, as the variable
+            object.__setattr__(self, "auth", tuple(_auth_rule(r) for r in self.auth))
         check_fields(self, AuthSettings)
         if self.auth_max_failures_per_address < self.auth_max_failures:
             raise named(AuthSettings, "auth_max_failures_per_address").fail(

@@ -116,8 +116,12 @@ class Spec:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def is_literal(self) -> bool:
+        return typing.get_origin(self.kind) is Literal
+
+    @property
     def choices(self) -> tuple[str, ...]:
-        if typing.get_origin(self.kind) is Literal:
+        if self.is_literal:
             return tuple(str(a) for a in typing.get_args(self.kind))
         return self.meta.choices
 
@@ -195,9 +199,15 @@ def named(cls: type, name: str) -> Spec:
 
 
 def check_fields(settings: object, cls: type) -> None:
-    """Every check ``cls``'s fields declare, on ``settings``."""
+    """Every check ``cls``'s fields declare, on ``settings``. Text given for a setting
+    whose values are not text (a keyword ``max_bytes="256M"``, a route file's
+    ``fail_timeout = "10s"``) is read as its variable would be."""
     for spec in specs(cls):
-        spec.check(getattr(settings, spec.name))
+        value = getattr(settings, spec.name)
+        if isinstance(value, str) and spec.kind is not str and not spec.is_literal:
+            value = spec.read(value)
+            object.__setattr__(settings, spec.name, value)  # frozen, but still being made
+        spec.check(value)
 
 
 def _parser(spec: Spec) -> Callable[[str], Any]:
@@ -216,7 +226,7 @@ def _parser(spec: Spec) -> Callable[[str], Any]:
     }
     if kind in simple:
         return simple[kind]
-    if typing.get_origin(kind) is Literal:
+    if spec.is_literal:
         return str  # the check then names the choices
     if typing.get_args(kind) == (str, ...):
         return parse_names
