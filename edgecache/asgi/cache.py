@@ -16,11 +16,12 @@ from typing import Any
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
-from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
+from edgecache.core.exchange import Answer, Exchange, Outcome, Respond, Upstream
 from edgecache.core.headers import AGE, CACHE_STATUS, HOST, Headers
 from edgecache.core.model import RequestHead
 from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.engine import engine_for
+from edgecache.metrics import note_outcome
 from edgecache.storage import Store, Variants
 
 log = logging.getLogger("edgecache")
@@ -91,7 +92,7 @@ class CacheMiddleware:
             await self.app(scope, receive, send)
             return
         memo = self._memo(scope)
-        if memo is not None and await self._replay(memo, send):
+        if memo is not None and await self._replay(scope, memo, send):
             return
         exchange, variants = await self._begin(request_from_scope(scope))
         first = exchange.first
@@ -105,7 +106,7 @@ class CacheMiddleware:
         ``AnswersHits`` contract): a layer above calls it first, so a hit skips that
         layer's wrapping; ``headers`` are the request's, already parsed there."""
         memo = self._memo(scope)
-        if memo is not None and await self._replay(memo, send):
+        if memo is not None and await self._replay(scope, memo, send):
             return True
         exchange, variants = await self._begin(request_from_scope(scope, headers))
         first = exchange.first
@@ -127,10 +128,11 @@ class CacheMiddleware:
         target = scope.get("raw_path") or scope["path"]
         return (scope["method"], scope.get("scheme"), where, target, scope["query_string"], shape)
 
-    async def _replay(self, memo: tuple[Any, ...], send: Send) -> bool:
+    async def _replay(self, scope: Scope, memo: tuple[Any, ...], send: Send) -> bool:
         replayed = self.engine.replayed(memo)
         if replayed is None:
             return False
+        note_outcome(scope, Outcome.HIT)  # only fresh hits are replayed (core.replay)
         replay = replayed.replay
         headers = [*replay.stored, (AGE, replayed.age), (CACHE_STATUS, replayed.cache_status)]
         await send_answer(send, Answer(replay.status, headers, replay.body))
@@ -169,6 +171,7 @@ class CacheMiddleware:
         if replayable is not None and replayable[0] is not None:
             memo, variants = replayable
             self.engine.remember(memo, exchange.request.primary_key, respond, answer, variants)
+        note_outcome(scope, respond.outcome)
         await send_answer(send, answer)
         if respond.refresh is not None:
             self._refresh_in_background(scope, self.engine.revalidation(exchange, respond.refresh))
@@ -234,6 +237,7 @@ class CacheMiddleware:
                 error = message.get(UPSTREAM_ERROR)  # the forwarder's own 502/504
                 action = exchange.on_head(message["status"], headers, engine.clock(), error)
                 engine.apply(exchange)
+                note_outcome(scope, action.outcome)
                 if isinstance(action, Respond):
                     replaced = True  # a 304 that refreshed the entry, or stale-if-error
                     await send_answer(send, engine.answer(action))
@@ -275,4 +279,5 @@ class CacheMiddleware:
                 exchange.request.primary_key,
                 exc_info=True,
             )
+            note_outcome(scope, stale.outcome)
             await send_answer(send, engine.answer(stale))

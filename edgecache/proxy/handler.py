@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from edgecache.auth import X_REMOTE_USER, Allowed, Challenge, denial
 from edgecache.compression import ENCODINGS, encode, make_encoder
 from edgecache.core.compressing import Compressing, Hold, Replace, Unchanged
-from edgecache.core.exchange import Exchange, Respond, Upstream
+from edgecache.core.exchange import Exchange, Outcome, Respond, Upstream
 from edgecache.core.forwarded import downstream_response_headers, upstream_request_headers
 from edgecache.core.headers import AUTHORIZATION, Headers
 from edgecache.core.model import RequestHead
@@ -153,7 +153,12 @@ class EdgeHandler(BaseHandler):
         replay, status = replayed.replay, replayed.cache_status
         tail = b"age: " + replayed.age + b"\r\ncache-status: " + status + b"\r\n"
         return WireAnswer(
-            replay.status, (block, tail), (replay.body,), True, status.decode("latin-1")
+            replay.status,
+            (block, tail),
+            (replay.body,),
+            True,
+            status.decode("latin-1"),
+            outcome=Outcome.HIT,  # only fresh hits are replayed (core.replay)
         )
 
     @staticmethod
@@ -265,6 +270,7 @@ class EdgeHandler(BaseHandler):
     ) -> None:
         assert lane.cache is not None
         answer = lane.cache.engine.answer(respond)
+        reply.outcome = respond.outcome
         reply.start(answer.status, _with_updates(answer.headers, _updates(lane, path)))
         reply.end(answer.body)
         if respond.refresh is not None:
@@ -359,6 +365,7 @@ class EdgeHandler(BaseHandler):
             # stale entry may answer instead (stale-on-error).
             action = exchange.on_head(status, Headers(headers), engine.clock(), failure.error)
             engine.apply(exchange)
+            reply.outcome = action.outcome
             if isinstance(action, Respond):
                 answer = engine.answer(action)
                 status, headers, body = answer.status, answer.headers, answer.body
@@ -391,6 +398,7 @@ class EdgeHandler(BaseHandler):
             engine = lane.cache.engine
             action = exchange.on_head(status, Headers(headers), engine.clock())
             engine.apply(exchange)
+            reply.outcome = action.outcome
             if isinstance(action, Respond):  # a 304 that refreshed the entry
                 self._respond(lane, request, reply, exchange, action, path)
                 return

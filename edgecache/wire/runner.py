@@ -153,7 +153,6 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
         settings = Settings.from_env()
     if app_spec:
         os.environ[APP_VARIABLE] = app_spec
-    _handler(settings, app_spec)  # a bad setting or app fails here, before any worker
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
@@ -285,8 +284,8 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
 def _worker_main() -> None:
     socks_text, ready_text = os.environ.pop(_FDS).split(";")
     socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
-    settings = Settings.from_env()
-    _setup_logging(settings, "info")
+    settings = Settings.from_env(warn_unknown=False)  # the supervisor warned
+    _setup_logging(settings, settings.log_level)
     serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
 
 
