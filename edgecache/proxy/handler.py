@@ -90,7 +90,7 @@ class EdgeHandler(BaseHandler):
 
     def answer_now(self, request: Request) -> WireAnswer | None:
         if request.method not in _LOOKED_UP or request.upgrade is not None:
-            return None
+            return None  # any other upgrade (h2c, ...) is answered as plain HTTP/1.1
         memo: _Memo | None = None
         shape = replay_key(request.headers)
         if shape is not None:
@@ -176,7 +176,7 @@ class EdgeHandler(BaseHandler):
     async def handle(self, request: Request, reply: Reply) -> None:
         path = _decoded(request.path)
         lane = self.lanes.find(request.authority, path)
-        if lane is None or lane.forwarder is None or request.upgrade not in (None, b"websocket"):
+        if lane is None or lane.forwarder is None:
             await self.chain.handle(request, reply)
             return
         headers = request.headers
@@ -185,7 +185,7 @@ class EdgeHandler(BaseHandler):
             if allowed is None:
                 return
             headers = allowed
-        if request.upgrade is not None:
+        if request.upgrade == b"websocket":
             fields = self._fields(lane, request, headers, reply.user)
             await tunnel_upgrade(lane.forwarder, request, reply, fields, _origin_form(request))
             return
