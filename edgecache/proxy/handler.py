@@ -30,9 +30,9 @@ from typing import Any, Literal
 from urllib.parse import unquote
 
 from edgecache.auth import X_REMOTE_USER, Allowed, Challenge, denial
-from edgecache.compression import ENCODINGS, encode, make_encoder
+from edgecache.compression import ENCODINGS, encode
 from edgecache.core.compressing import Compressing, Hold, Replace, Unchanged
-from edgecache.core.exchange import Exchange, Outcome, Respond, Upstream
+from edgecache.core.exchange import Exchange, Outcome, Respond
 from edgecache.core.forwarded import downstream_response_headers, upstream_request_headers
 from edgecache.core.headers import AUTHORIZATION, Headers
 from edgecache.core.model import RequestHead
@@ -41,7 +41,9 @@ from edgecache.engine import Engine
 from edgecache.metrics import BYTES_SAVED, UPSTREAM_BYTES
 from edgecache.proxy.forward import SMALL_BODY, Failure, Opened, _plain
 from edgecache.proxy.hits import Pairs, wire_answer
-from edgecache.proxy.lanes import Lane, Lanes
+from edgecache.proxy.lanes import Lane, Lanes, header_updates, store_ended, with_updates
+from edgecache.proxy.revalidate import Revalidations
+from edgecache.proxy.streaming import stream_body
 from edgecache.proxy.tunnel import tunnel_upgrade
 from edgecache.wire.asgi import ASGIHandler
 from edgecache.wire.types import Answer as WireAnswer
@@ -76,7 +78,7 @@ class EdgeHandler(BaseHandler):
     ) -> None:
         self.chain = ASGIHandler(app, lifespan=lifespan, server=server)
         self.lanes = Lanes(app)
-        self._background: set[asyncio.Task[None]] = set()
+        self._revalidations = Revalidations()
         self._replays: dict[_Memo, tuple[Engine, bytes, str]] = {}
         """Request shapes whose fresh hit the engine replays, with the serialised head
         and the route's name."""
@@ -125,9 +127,9 @@ class EdgeHandler(BaseHandler):
         if first.refresh is not None:
             if lane.forwarder is None:
                 return None  # the chain refreshes an app's entries: it answers too
-            self._refresh(lane, exchange, first)
+            self._revalidations.start(lane, exchange, first)
         answer = engine.answer(first)
-        updates = _updates(lane, path)
+        updates = header_updates(lane, path)
         wire = wire_answer(first, answer, request.method, updates, lane.name)
         if (
             memo is not None
@@ -275,10 +277,10 @@ class EdgeHandler(BaseHandler):
         assert lane.cache is not None
         answer = lane.cache.engine.answer(respond)
         reply.outcome = respond.outcome
-        reply.start(answer.status, _with_updates(answer.headers, _updates(lane, path)))
+        reply.start(answer.status, with_updates(answer.headers, header_updates(lane, path)))
         reply.end(answer.body)
         if respond.refresh is not None:
-            self._refresh(lane, exchange, respond)
+            self._revalidations.start(lane, exchange, respond)
 
     # -- the upstream --------------------------------------------------------------
 
@@ -375,7 +377,7 @@ class EdgeHandler(BaseHandler):
                 status, headers, body = answer.status, answer.headers, answer.body
             else:
                 headers = action.headers
-        reply.start(status, _with_updates(headers, _updates(lane, path)))
+        reply.start(status, with_updates(headers, header_updates(lane, path)))
         reply.end(body)
 
     async def _relay(
@@ -407,7 +409,7 @@ class EdgeHandler(BaseHandler):
                 self._respond(lane, request, reply, exchange, action, path)
                 return
             headers, keep = action.headers, action.keep_copy
-        updates = _updates(lane, path)
+        updates = header_updates(lane, path)
         bodyless = request.method == "HEAD" or status in (204, 304)
         step = plan.on_head(status, headers) if plan is not None else Unchanged()
         if isinstance(step, Replace):
@@ -415,7 +417,7 @@ class EdgeHandler(BaseHandler):
         if bodyless:
             if isinstance(step, Hold) and plan is not None:
                 headers = plan.empty()
-            reply.start(status, _with_updates(headers, updates))
+            reply.start(status, with_updates(headers, updates))
             reply.end()
             return
         length = response.content_length
@@ -425,7 +427,7 @@ class EdgeHandler(BaseHandler):
                 UPSTREAM_BYTES.inc(len(whole))
                 if keep and exchange is not None:
                     exchange.on_body(whole)
-                    self._ended(lane, exchange)
+                    store_ended(lane, exchange)
                 if isinstance(step, Hold):
                     assert plan is not None
                     assert lane.compress is not None
@@ -435,11 +437,11 @@ class EdgeHandler(BaseHandler):
                     if done.saved:
                         BYTES_SAVED.inc(done.saved)
                     headers, whole = done.headers, done.body
-                reply.start(status, _with_updates(headers, updates))
+                reply.start(status, with_updates(headers, updates))
                 reply.end(whole)
                 return
             copy = exchange if keep else None
-            await self._stream(lane, reply, copy, opened, plan, step, status, headers, updates)
+            await stream_body(lane, reply, copy, opened, plan, step, status, headers, updates)
         except ClientGone:
             if exchange is not None:
                 exchange.on_abort()
@@ -457,118 +459,3 @@ class EdgeHandler(BaseHandler):
             status, out, body = _plain(502, "Bad Gateway")
             reply.start(status, out)
             reply.end(body)
-
-    async def _stream(
-        self,
-        lane: Lane,
-        reply: Reply,
-        exchange: Exchange | None,
-        opened: Opened,
-        plan: Compressing | None,
-        step: Hold | Replace | Unchanged,
-        status: int,
-        headers: Pairs,
-        updates: Pairs,
-    ) -> None:
-        response = opened.response
-        encoder = None
-        flush_each = False
-        if isinstance(step, Hold):
-            assert plan is not None and lane.compress is not None
-            encoder = make_encoder(plan.coding, lane.compress.settings.quality(plan.coding))
-            ENCODINGS.add("stream", plan.coding)
-            streaming = plan.streaming()
-            flush_each = streaming.flush_each
-            headers = streaming.headers
-        reply.start(status, _with_updates(headers, updates))
-        async for chunk in response:
-            UPSTREAM_BYTES.inc(len(chunk))
-            if exchange is not None:
-                exchange.on_body(chunk)
-            if encoder is not None:
-                chunk = encoder.compress(chunk)
-                if flush_each:
-                    chunk += encoder.flush()
-                if not chunk:
-                    continue
-            await reply.write(chunk)
-        if exchange is not None:
-            self._ended(lane, exchange)
-        reply.end(encoder.finish() if encoder is not None else b"")
-
-    def _ended(self, lane: Lane, exchange: Exchange) -> None:
-        assert lane.cache is not None
-        engine = lane.cache.engine
-        exchange.on_end(engine.clock())
-        engine.apply(exchange)
-
-    # -- background revalidation (stale-while-revalidate) -------------------------------
-
-    def _refresh(self, lane: Lane, exchange: Exchange, respond: Respond) -> None:
-        assert lane.cache is not None and respond.refresh is not None
-        coalescer = lane.cache.coalescer
-        key = exchange.request.primary_key
-        if coalescer.in_flight(key):
-            return  # a refresh or a fetch for this URL is already on its way
-        coalescer.begin(key)
-        revalidation = lane.cache.engine.revalidation(exchange, respond.refresh)
-        task = asyncio.get_running_loop().create_task(self._revalidate(lane, revalidation))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _revalidate(self, lane: Lane, exchange: Exchange) -> None:
-        assert lane.cache is not None and lane.forwarder is not None
-        engine = lane.cache.engine
-        key = exchange.request.primary_key
-        first = exchange.first
-        assert isinstance(first, Upstream)
-        forwarder = lane.forwarder
-        fields = first.headers
-
-        def upstream_fields(place: Any) -> Pairs:
-            return upstream_request_headers(
-                fields, None, None, exchange.request.scheme, "1.1", place.host, forwarder.options
-            )
-
-        try:
-            opened = await forwarder.open("GET", exchange.request.target, upstream_fields, None)
-            if isinstance(opened, Failure):
-                return
-            try:
-                response = opened.response
-                headers = downstream_response_headers(
-                    response.headers, response.http_version, forwarder.options.via_name
-                )
-                action = exchange.on_head(response.status, Headers(headers), engine.clock())
-                engine.apply(exchange)
-                if isinstance(action, Respond) or not action.keep_copy:
-                    return
-                async for chunk in response:
-                    exchange.on_body(chunk)
-                self._ended(lane, exchange)
-            finally:
-                forwarder.finished(opened)
-        except Exception:
-            exchange.on_abort()
-            log.exception("background revalidation of %s failed", key)
-        finally:
-            lane.cache.coalescer.end(key)
-
-
-def _updates(lane: Lane, path: str) -> Pairs:
-    """The fields header rules set on this path's answers."""
-    if not lane.rules:
-        return []
-    return [
-        pair
-        for rule in lane.rules
-        if rule.pattern is None or rule.pattern.search(path)
-        for pair in rule.headers
-    ]
-
-
-def _with_updates(headers: Pairs, updates: Pairs) -> Pairs:
-    if not updates:
-        return headers
-    names = {name for name, _ in updates}
-    return [h for h in headers if h[0] not in names] + updates

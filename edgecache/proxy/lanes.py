@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from edgecache.asgi.auth import BasicAuthMiddleware
 from edgecache.asgi.cache import CacheMiddleware
 from edgecache.asgi.compress import CompressMiddleware
+from edgecache.core.exchange import Exchange
 from edgecache.proxy.admin import PREFIX, AdminMiddleware
 from edgecache.proxy.forward import Forwarder
 from edgecache.proxy.router import HeaderRules, Router
@@ -80,3 +81,34 @@ class Lanes:
             return self.single
         chain = self.router.match_path(authority, path)
         return None if chain is None else self.by_chain.get(id(chain))
+
+
+def header_updates(lane: Lane, path: str) -> list[tuple[bytes, bytes]]:
+    """The fields the lane's header rules set on this path's answers."""
+    if not lane.rules:
+        return []
+    return [
+        pair
+        for rule in lane.rules
+        if rule.pattern is None or rule.pattern.search(path)
+        for pair in rule.headers
+    ]
+
+
+def with_updates(
+    headers: list[tuple[bytes, bytes]], updates: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with the fields of ``updates`` set (replacing any of the same name)."""
+    if not updates:
+        return headers
+    names = {name for name, _ in updates}
+    return [h for h in headers if h[0] not in names] + updates
+
+
+def store_ended(lane: Lane, exchange: Exchange) -> None:
+    """The upstream body ended whole: the exchange decides what to store, the engine
+    stores it."""
+    assert lane.cache is not None
+    engine = lane.cache.engine
+    exchange.on_end(engine.clock())
+    engine.apply(exchange)
