@@ -112,6 +112,9 @@ class Engine:
         self.store: Store = store if store is not None else make_store(settings, clock)
         self._passes = _RecentPasses(settings.pass_memory)
         self._replays: dict[Hashable, tuple[Replay, str]] = {}
+        # Only the memory store hands out the very tuple it keeps, which is how a replay
+        # knows nothing changed; others (disk, Redis) decode a new one per read.
+        self._replayable = isinstance(self.store, MemoryStore)
         self.not_stored = NotStoredMemory()
         """Why each URL's last answer was not stored, for explain (issue 16)."""
         # Hit-path metrics cost a lock per request: kept only when they can be read.
@@ -215,6 +218,8 @@ class Engine:
         variants: Variants,
     ) -> bool:
         """Keep ``answer`` for replay when ``core.replay`` allows it; True if kept."""
+        if not self._replayable:
+            return False
         replay = replay_of(respond, answer, variants, self.clock(), self.options.cache_name)
         if replay is None:
             return False
