@@ -172,6 +172,13 @@ class Settings:
     max_connections: int = 4096
     """Wire server: open client connections per worker; beyond it new ones wait in the
     listen backlog (accepting pauses) instead of the process running out of files."""
+    http2: bool = False
+    """Wire server over TLS: offer HTTP/2 (ALPN h2, then http/1.1). The header limits
+    above apply to HTTP/2 too (max_header_bytes is SETTINGS_MAX_HEADER_LIST_SIZE)."""
+    http2_max_concurrent_streams: int = 100
+    """Wire server: streams one HTTP/2 connection may have under way (nginx's default)."""
+    http2_hpack_table_size: int = 4096
+    """Wire server: the HPACK dynamic table a client may make us keep, bytes."""
     stored_br_quality: int = 11
     stored_zstd_level: int = 19
     stored_gzip_level: int = 9
@@ -283,8 +290,14 @@ class Settings:
             _check(getattr(self, name) > 0, name, getattr(self, name), "seconds > 0")
         for name in ("max_header_bytes", "max_uri_bytes"):
             _check(getattr(self, name) >= 256, name, getattr(self, name), "a size >= 256")
-        for name in ("max_header_fields", "max_connections"):
+        for name in ("max_header_fields", "max_connections", "http2_max_concurrent_streams"):
             _check(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _check(
+            0 <= self.http2_hpack_table_size <= 65536,
+            "http2_hpack_table_size",
+            self.http2_hpack_table_size,
+            "a size from 0 to 64K",
+        )
         _check(
             bool(self.certfile) == bool(self.keyfile),
             "certfile",
@@ -530,4 +543,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_header_fields": parse_int,
     "max_uri_bytes": parse_size,
     "max_connections": parse_int,
+    "http2": parse_bool,
+    "http2_max_concurrent_streams": parse_int,
+    "http2_hpack_table_size": parse_size,
 }

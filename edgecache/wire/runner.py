@@ -3,7 +3,7 @@ the ASGI bridge on the wire layer, on uvloop.
 
 The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
 It binds the listening sockets (and the redirect listener's), builds the TLS context
-(``harden``: TLS 1.2+, ALPN http/1.1), and serves in this process, or in ``workers``
+(``harden``: TLS 1.2+, ALPN h2 and http/1.1), and serves in this process, or in ``workers``
 processes sharing the sockets under a supervisor that restarts a worker that died and
 stops them all on SIGTERM. Workers are fresh interpreters (fork + exec of
 ``python -m edgecache.wire.runner``) rather than bare forks: prometheus_client picks
@@ -118,7 +118,8 @@ def _raise_fd_limit(settings: Settings) -> int:
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.certfile:
         return None
-    context = harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    alpn = ("h2", "http/1.1") if settings.http2 else ("http/1.1",)
+    context = harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), alpn)
     context.load_cert_chain(settings.certfile, settings.keyfile)
     return context
 

@@ -20,6 +20,8 @@ from edgecache.wire.config import WireConfig
 from edgecache.wire.connection import Connection
 from edgecache.wire.exchange import Exchange
 from edgecache.wire.framing import DateField
+from edgecache.wire.h2 import Http2Connection, Negotiated
+from edgecache.wire.h2_stream import Stream
 from edgecache.wire.types import Handler
 
 log = logging.getLogger("edgecache.wire")
@@ -48,7 +50,7 @@ class WireServer:
         self.config = config or WireConfig()
         self.access_log = access_log
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.connections: set[Connection] = set()
+        self.connections: set[Connection | Http2Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.open = 0
         """Accepted connections, counting those still in their TLS handshake."""
@@ -119,7 +121,7 @@ class WireServer:
     async def _connect(self, sock: socket.socket, listener: _Listener) -> None:
         try:
             await self.loop.connect_accepted_socket(
-                lambda: Connection(self, listener.scheme),
+                lambda: self._protocol(listener),
                 sock,
                 ssl=listener.ssl_context,
                 # A TLS handshake is part of the head's deadline, not a free minute.
@@ -130,7 +132,12 @@ class WireServer:
             sock.close()
             self._released()
 
-    def connection_closed(self, conn: Connection) -> None:
+    def _protocol(self, listener: _Listener) -> Connection | Negotiated:
+        if listener.ssl_context is not None and self.config.http2:
+            return Negotiated(self, listener.scheme)  # HTTP/2 if ALPN says h2
+        return Connection(self, listener.scheme)
+
+    def connection_closed(self, conn: Connection | Http2Connection) -> None:
         self.connections.discard(conn)
         self._released()
 
@@ -143,7 +150,7 @@ class WireServer:
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def finished(self, exchange: Exchange) -> None:
+    def finished(self, exchange: Exchange | Stream) -> None:
         if self.access_log is not None:
             self.access_log.finished(exchange)
 

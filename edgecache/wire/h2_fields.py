@@ -1,0 +1,189 @@
+"""HTTP/2 field lists to and from the wire layer's types, as pure functions (no I/O).
+
+- A stream's decoded header list becomes a :class:`Request` (RFC 9113 §8.3): the
+  pseudo-header fields give the method, target and authority, checked with the same
+  rules as an HTTP/1.1 head (``rules``), so a handler sees one shape of request;
+  ``Host`` is the request's first field and split cookies are joined again.
+- A handler's head becomes the list h2 encodes: ``:status`` first, names lowercased,
+  the connection-specific fields dropped (RFC 9113 §8.2.2), and no CR, LF or NUL in
+  any name or value (RFC 9113 §8.2.1), which would smuggle a field past an HTTP/1.1
+  hop behind the client.
+- An :class:`Answer`'s pre-serialised HTTP/1.1 lines become such a list too, kept per
+  head part (:class:`AnswerFields`), so a hit parses its stored head once, not per hit.
+"""
+
+from __future__ import annotations
+
+from edgecache.wire.rules import Refusal, valid_authority
+from edgecache.wire.types import Answer, Headers, Request
+
+Fields = list[tuple[bytes, bytes]]
+
+CONNECTION_SPECIFIC = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
+)
+STATUS = {status: b"%d" % status for status in range(100, 1000)}
+_FORBIDDEN = b"\r\n\0"
+
+
+def build_request(
+    fields: Fields,
+    ended: bool,
+    scheme: str,
+    client: tuple[str, int] | None,
+    max_fields: int,
+    max_uri_bytes: int,
+) -> tuple[Request, int | None]:
+    """The validated Request and its declared Content-Length, or Refusal. ``fields``
+    is h2's decoded list (already checked for RFC 9113 §8.2 form: lowercase names,
+    pseudo-fields first and once each, no connection-specific field); ``ended``: the
+    HEADERS frame ended the stream (no body)."""
+    method = path = authority = host = b""
+    headers: Headers = [(b"host", b"")]  # filled in below: Host comes first
+    cookies: list[bytes] = []
+    length: int | None = None
+    for name, value in fields:
+        if name[:1] == b":":
+            if name == b":method":
+                method = value
+            elif name == b":path":
+                path = value
+            elif name == b":authority":
+                authority = value
+            continue  # :scheme is ours to say (how the client reached us), as in HTTP/1.1
+        if name == b"cookie":
+            if not cookies:
+                headers.append((b"cookie", b""))  # the joined value goes here
+            cookies.append(value)
+            continue
+        if name == b"host":
+            host = value
+            continue
+        if name == b"content-length":
+            length = _length(value)
+        headers.append((name, value))
+    if len(headers) - 1 + len(cookies) > max_fields:
+        raise Refusal(431, "Request Header Fields Too Large")
+    if len(path) > max_uri_bytes:
+        raise Refusal(414, "URI Too Long")
+    if method == b"CONNECT":
+        raise Refusal(501, "Not Implemented: CONNECT")  # no extended CONNECT offered
+    # RFC 9113 §8.3.1: a Host that names another entity than :authority is malformed.
+    if authority and host and host.lower() != authority.lower():
+        raise Refusal(400, "Bad Request: Host differs from :authority")
+    authority = (authority or host).lower()
+    if not authority or not valid_authority(authority):
+        raise Refusal(400, "Bad Request: invalid or no :authority")
+    if path[:1] == b"/":
+        bare, _, query = path.partition(b"?")
+    elif path == b"*" and method == b"OPTIONS":
+        bare, query = b"*", b""
+    else:
+        raise Refusal(400, "Bad Request: invalid :path")
+    headers[0] = (b"host", authority)
+    if cookies:
+        # RFC 9113 §8.2.3: split cookie fields are joined with "; " for HTTP/1.1.
+        at = next(i for i, (n, _) in enumerate(headers) if n == b"cookie")
+        headers[at] = (b"cookie", b"; ".join(cookies))
+    has_body = not ended and length != 0
+    request = Request(
+        method.decode("ascii"),
+        path.decode("latin-1"),  # the target: :path as received
+        bare.decode("latin-1"),
+        query.decode("latin-1"),
+        authority.decode("latin-1"),
+        scheme,
+        "2",
+        headers,
+        client,
+        True,
+        has_body,
+        None,
+    )
+    return request, length
+
+
+def _length(value: bytes) -> int:
+    if not value.isdigit():
+        raise Refusal(400, "Bad Request: invalid Content-Length")
+    return int(value)
+
+
+def response_fields(status: int, headers: Headers) -> tuple[Fields, int | None, str, bool]:
+    """h2's list for ``status`` and ``headers``: (fields, the Content-Length given,
+    the Cache-Status given, whether a Date was given). Raises ValueError for a CR, LF
+    or NUL in a name or value."""
+    fields: Fields = [(b":status", STATUS.get(status) or b"%d" % status)]
+    length: int | None = None
+    cache_status = ""
+    dated = False
+    for name, value in headers:
+        name = name.lower()
+        if name in CONNECTION_SPECIFIC:
+            continue
+        if name == b"content-length":
+            length = int(value)
+            if status == 204 or status < 200:
+                continue  # RFC 9110 §8.6: never on 1xx or 204
+        elif name == b"date":
+            dated = True
+        elif name == b"cache-status":
+            cache_status = value.decode("latin-1")
+        fields.append((name, value))
+    _check(fields)
+    return fields, length, cache_status, dated
+
+
+def _check(fields: Fields) -> None:
+    """One pass over all names and values for the bytes HTTP/2 forbids in them."""
+    block = b"".join(b"".join(pair) for pair in fields)
+    if len(block.translate(None, _FORBIDDEN)) != len(block):
+        raise ValueError("a header field name or value holds a CR, LF or NUL")
+
+
+def parse_head_part(part: bytes) -> Fields:
+    """The fields of pre-serialised HTTP/1.1 head lines (a status line is skipped).
+    Lenient: a line without a colon is skipped."""
+    fields: Fields = []
+    for line in part.split(b"\r\n"):
+        if not line or line.startswith(b"HTTP/"):
+            continue
+        name, colon, value = line.partition(b":")
+        name = name.strip().lower()
+        if not colon or not name or name in CONNECTION_SPECIFIC:
+            continue
+        fields.append((name, value.strip(b" \t")))
+    _check(fields)
+    return fields
+
+
+class AnswerFields:
+    """An Answer's head as h2 fields, parsed once per head part and kept.
+
+    Keyed by the part's bytes *value*, so a hit can never get another answer's fields
+    (an ``id()`` key could, once the part is freed and its address reused). A stored
+    entry hands out the same bytes object on each hit: its hash is cached in the
+    object and the lookup's equality check is an identity check, so a hit pays no
+    parsing and no copying. Parts that change per hit (Age, Cache-Status) are small
+    and few. Bounded: past ``size`` parts the memo starts again.
+    """
+
+    __slots__ = ("_parts", "size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._parts: dict[bytes, Fields] = {}
+
+    def fields(self, answer: Answer) -> Fields:
+        """A new list: ``:status`` then every part's fields in order."""
+        out: Fields = [(b":status", STATUS.get(answer.status) or b"%d" % answer.status)]
+        parts = self._parts
+        for part in answer.head:
+            fields = parts.get(part)
+            if fields is None:
+                fields = parse_head_part(part)
+                if len(parts) >= self.size:
+                    parts.clear()
+                parts[part] = fields
+            out += fields
+        return out
