@@ -44,14 +44,9 @@ from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
 from edgecache.wire.connection import Connection
-from edgecache.wire.h2_fields import AnswerFields, Fields, build_request
-from edgecache.wire.h2_limits import (
-    CONNECTION_WINDOW,
-    STREAM_BUFFER,
-    STREAM_WINDOW,
-    Budget,
-    Floods,
-)
+from edgecache.wire.h2_fields import AnswerFields, Fields, build_request, plain_answer
+from edgecache.wire.h2_limits import CONNECTION_WINDOW, STREAM_WINDOW, Budget, Floods
+from edgecache.wire.h2_outbox import Outbox
 from edgecache.wire.h2_stream import Stream
 from edgecache.wire.rules import Refusal
 from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone
@@ -85,23 +80,17 @@ class Http2Connection(asyncio.Protocol):
         self.hsts = hsts[len(b"strict-transport-security: ") : -2]
         self.answer_fields = ANSWER_FIELDS
         self.machine = H2Connection(_H2_CONFIG)
+        self.out = Outbox(self.machine, self.loop, self.retire)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.client: tuple[str, int] | None = None
         self.streams: dict[int, Stream] = {}
-        self.sending: dict[int, Stream] = {}
-        """Streams with answer bytes waiting for a window, in turn."""
         self.working = 0
         """Streams not yet over on the wire, or whose handler still runs."""
         self.floods = Floods(self.loop.time())
         self.lost = False
-        self.dead = False
-        """h2's side is closed (GOAWAY either way): it sends nothing more."""
         self.closing = False
         """No new streams: GOAWAY sent or received."""
         self.last_stream = 2**31 - 1
-        self.write_paused = False
-        self._receiving = False
-        self._flush_scheduled = False
         # Deadlines, as loop times, checked by the server's sweep.
         self.deadline = math.inf
         self.deadline_kind = 0
@@ -123,6 +112,7 @@ class Http2Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's: not a subclass
+        self.out.transport = self.transport
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.client = (str(peer[0]), int(peer[1]))
@@ -139,38 +129,39 @@ class Http2Connection(asyncio.Protocol):
         )
         machine.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._set_deadline(_HEAD, self.config.header_timeout)
-        self.flush()
+        self.out.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = self.dead = self.closing = True
+        self.lost = self.closing = True
+        self.out.lost = self.out.dead = True
         self.server.connection_closed(self)
         for stream in list(self.streams.values()):
             if not stream.finished:
                 stream.client_left()
             self.retire(stream)
-        self.sending.clear()
+        self.out.sending.clear()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.out.write_paused = True
         self.write_deadline = min(self.write_deadline, self.loop.time() + self.config.write_timeout)
 
     def resume_writing(self) -> None:
-        self.write_paused = False
+        self.out.write_paused = False
         # Streams still waiting for their window keep their own deadlines.
         self.write_deadline = min((s.write_due for s in self.streams.values()), default=math.inf)
-        self.pump_all()
+        self.out.pump_all()
 
     def data_received(self, data: bytes) -> None:
         if self.lost:
             return
-        self._receiving = True
+        self.out.holding = True
         try:
             events = self.machine.receive_data(data)
         except ProtocolError as exc:
             # h2 has queued GOAWAY with the error's code; the other side broke the rules.
             log.info("wire: HTTP/2 protocol error from %s: %s", self.client, exc)
-            self._receiving = False
-            self.dead = True
+            self.out.holding = False
+            self.out.dead = True
             self._end(None)
             return
         try:
@@ -178,33 +169,20 @@ class Http2Connection(asyncio.Protocol):
                 handler = self._dispatch.get(type(event))
                 if handler is not None:
                     handler(event)
-                    if self.dead:
+                    if self.out.dead:
                         break  # a flood was refused, or the client said GOAWAY
             self._check_header_block()
         except Exception:
             log.exception("wire: HTTP/2 connection from %s failed", self.client)
             self._end(ErrorCodes.INTERNAL_ERROR)
         finally:
-            self._receiving = False
-        self.flush()
+            self.out.holding = False
+        self.out.flush()
 
     def eof_received(self) -> bool | None:
         return None  # the client will send nothing more: close
 
-    # -- writing -------------------------------------------------------------------------
-
-    def flush(self) -> None:
-        self._flush_scheduled = False
-        data = self.machine.data_to_send()
-        if data and not self.lost:
-            self.transport.write(data)
-
-    def _flush_soon(self) -> None:
-        # Inside data_received the flush at its end sends everything in one write;
-        # from handlers' tasks, one write per loop turn gathers every stream's frames.
-        if not self._receiving and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self.flush)
+    # -- what the wire layer adds ------------------------------------------------------
 
     def add_own_fields(self, fields: Fields, dated: bool) -> None:
         """What the wire layer adds to every answer: a Date when none was given, HSTS."""
@@ -213,103 +191,21 @@ class Http2Connection(asyncio.Protocol):
         if self.hsts:
             fields.append((b"strict-transport-security", self.hsts))
 
-    def send_headers(self, stream: Stream, fields: Fields, end: bool) -> None:
-        if self.dead or stream.closed:
-            return
-        self.machine.send_headers(stream.id, fields, end_stream=end)
-        self._flush_soon()
-
-    def pump(self, stream: Stream) -> None:
-        """Send what ``stream`` has waiting, as far as the windows allow."""
-        if self.dead:
-            return
-        if stream.pending and stream.id not in self.sending:
-            self.sending[stream.id] = stream
-        if stream.pending:
-            self._send_some(stream, math.inf)
-        self._after_sending(stream)
-
-    def pump_all(self) -> None:
-        """Windows opened: each waiting stream sends one frame in turn, and again."""
-        while self.sending and not self.write_paused and not self.lost:
-            sent = 0
-            for stream in list(self.sending.values()):
-                sent += self._send_some(stream, 1)
-                self._after_sending(stream)
-            if not sent or self.machine.outbound_flow_control_window <= 0:
-                break
-
-    def _send_some(self, stream: Stream, frames: float) -> int:
-        machine = self.machine
-        sent = 0
-        while stream.pending and frames > 0 and not self.write_paused and not stream.closed:
-            if self.dead:
-                return sent
-            room = machine.local_flow_control_window(stream.id)
-            room = min(room, machine.max_outbound_frame_size)
-            if room <= 0:
-                break
-            chunk = stream.pending[0]
-            if len(chunk) <= room:
-                stream.pending.popleft()
-            else:
-                chunk, stream.pending[0] = chunk[:room], chunk[room:]
-            machine.send_data(stream.id, chunk)
-            stream.pending_bytes -= len(chunk)
-            sent += 1
-            frames -= 1
-        if sent:
-            self._flush_soon()
-        return sent
-
-    def _after_sending(self, stream: Stream) -> None:
-        if stream.closed:
-            self.sending.pop(stream.id, None)
-            return
-        if not stream.pending:
-            self.sending.pop(stream.id, None)
-            if stream.ending:
-                self.machine.end_stream(stream.id)
-                stream.closed = True
-                self._flush_soon()
-                self.retire(stream)
-                return
-        if stream.pending_bytes <= STREAM_BUFFER and not self.write_paused:
-            stream.wake_writer()
-
-    def acknowledge(self, stream: Stream, flow: int) -> None:
-        """Body bytes consumed (or dropped): give their room back to the client."""
-        if flow and not self.dead:
-            self.machine.acknowledge_received_data(flow, stream.id)
-            self._flush_soon()
-
-    def reset(self, stream: Stream, code: ErrorCodes = ErrorCodes.INTERNAL_ERROR) -> None:
-        self._reset_id(stream.id, code)
-
-    def _reset_id(self, stream_id: int, code: ErrorCodes) -> None:
-        if self.dead:
-            return
-        try:
-            self.machine.reset_stream(stream_id, code)
-        except H2Error:
-            return  # closed on h2's side already: the client reset it in the same read
-        self._flush_soon()
-
     def retire(self, stream: Stream) -> None:
         """The stream is over on the wire: log it, free its windows."""
         if stream.retired:
             return
         stream.retired = True
         self.streams.pop(stream.id, None)
-        self.sending.pop(stream.id, None)
+        self.out.sending.pop(stream.id, None)
         if stream.unacked:
-            self.acknowledge(stream, stream.unacked)
+            self.out.acknowledge(stream, stream.unacked)
             stream.unacked = 0
         stream.chunks.clear()
         if not stream.complete and not stream.gone:
             # A complete answer before the whole request: the client may stop sending
             # (RFC 9113 §8.1), and we take no more of it.
-            self.reset(stream, ErrorCodes.NO_ERROR)
+            self.out.reset(stream, ErrorCodes.NO_ERROR)
         self.server.finished(stream)
         if stream.task is None:
             self._release()
@@ -327,13 +223,13 @@ class Http2Connection(asyncio.Protocol):
     def _request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
         if self.closing or stream_id > self.last_stream:
-            self._reset_id(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.out.reset_id(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         if self.working >= self.config.http2_max_concurrent_streams:
             # Handlers of streams the client cancelled still count: refused, retryable,
             # and each refusal costs the client as a reset does.
             if self._spend(self.floods.reset):
-                self._reset_id(stream_id, ErrorCodes.REFUSED_STREAM)
+                self.out.reset_id(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         config = self.config
         try:
@@ -369,13 +265,8 @@ class Http2Connection(asyncio.Protocol):
         task.add_done_callback(self.server.tasks.discard)
 
     def _refuse(self, stream_id: int, refusal: Refusal, ended: bool) -> None:
-        body = f"{refusal.status} {refusal.text}\n".encode()
-        fields: Fields = [
-            (b":status", b"%d" % refusal.status),
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", b"%d" % len(body)),
-            (b"cache-control", b"no-store"),
-        ]
+        headers, body = plain_answer(refusal.status, refusal.text)
+        fields = [(b":status", b"%d" % refusal.status), *headers]
         self.add_own_fields(fields, False)
         self.server.refused(self.client, refusal.status)
         try:
@@ -384,7 +275,7 @@ class Http2Connection(asyncio.Protocol):
         except H2Error:
             return  # the client reset it in the same read
         if not ended:
-            self._reset_id(stream_id, ErrorCodes.NO_ERROR)
+            self.out.reset_id(stream_id, ErrorCodes.NO_ERROR)
 
     async def _run(self, stream: Stream) -> None:
         try:
@@ -442,17 +333,17 @@ class Http2Connection(asyncio.Protocol):
 
     def _window(self, event: WindowUpdated) -> None:
         if event.stream_id == 0:
-            self.pump_all()
+            self.out.pump_all()
         else:
-            stream = self.sending.get(event.stream_id)
+            stream = self.out.sending.get(event.stream_id)
             if stream is not None:
-                self.pump(stream)
+                self.out.pump(stream)
 
     def _settings(self, event: RemoteSettingsChanged) -> None:
         if self._spend(self.floods.settings) and SettingCodes.INITIAL_WINDOW_SIZE in (
             event.changed_settings
         ):
-            self.pump_all()
+            self.out.pump_all()
 
     def _ping(self, event: PingReceived) -> None:
         self._spend(self.floods.ping)
@@ -463,7 +354,7 @@ class Http2Connection(asyncio.Protocol):
     def _terminated(self, event: ConnectionTerminated) -> None:
         # h2 sends nothing after the client's GOAWAY, so streams under way cannot
         # finish: they end here (their handlers see the client gone).
-        self.dead = True
+        self.out.dead = True
         self._end(None)
 
     def _spend(self, budget: Budget) -> bool:
@@ -494,26 +385,26 @@ class Http2Connection(asyncio.Protocol):
         """GOAWAY (``code``; None: h2 has queued one) and close; streams are dropped."""
         if self.lost:
             return
-        if code is not None and not self.dead:
+        if code is not None and not self.out.dead:
             self.machine.close_connection(code)
-        self.dead = self.closing = True
-        self.flush()
+        self.out.dead = self.closing = True
+        self.out.flush()
         self._close()
 
     def _close(self) -> None:
         if not self.lost and not self.transport.is_closing():
-            self.flush()
+            self.out.flush()
             self.transport.close()
 
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY naming the last stream we took; they finish, then
         the close. The frame is written beside h2, whose own close_connection would
         refuse every later frame, those of the streams still under way too."""
-        if self.lost or self.closing or self.dead:
+        if self.lost or self.closing or self.out.dead:
             return
         self.closing = True
         self.last_stream = self.machine.highest_inbound_stream_id
-        self.flush()
+        self.out.flush()
         self.transport.write(GoAwayFrame(0, last_stream_id=self.last_stream).serialize())
         if not self.streams and self.working <= 0:
             self._close()
@@ -541,7 +432,7 @@ class Http2Connection(asyncio.Protocol):
                     self.body_deadline = min(self.body_deadline, stream.body_due)
         if now >= self.write_deadline:
             self.write_deadline = math.inf
-            if self.write_paused:
+            if self.out.write_paused:
                 log.info("wire: client %s took no bytes for write_timeout; closing", self.client)
                 self.transport.abort()
                 return

@@ -134,6 +134,18 @@ def response_fields(status: int, headers: Headers) -> tuple[Fields, int | None, 
     return fields, length, cache_status, dated
 
 
+def plain_answer(status: int, text: str) -> tuple[Headers, bytes]:
+    """The fields (without ``:status``) and body of the wire layer's own short text
+    answers (refusals, 408, 413, 500), as ``framing.plain_answer`` for HTTP/1.1."""
+    body = f"{status} {text}\n".encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"%d" % len(body)),
+        (b"cache-control", b"no-store"),
+    ]
+    return headers, body
+
+
 def _check(fields: Fields) -> None:
     """One pass over all names and values for the bytes HTTP/2 forbids in them."""
     block = b"".join(b"".join(pair) for pair in fields)
@@ -158,14 +170,15 @@ def parse_head_part(part: bytes) -> Fields:
 
 
 class AnswerFields:
-    """An Answer's head as h2 fields, parsed once per head part and kept.
+    """An Answer's head as h2 fields; its first part (the stored head) parsed once.
 
     Keyed by the part's bytes *value*, so a hit can never get another answer's fields
     (an ``id()`` key could, once the part is freed and its address reused). A stored
     entry hands out the same bytes object on each hit: its hash is cached in the
     object and the lookup's equality check is an identity check, so a hit pays no
-    parsing and no copying. Parts that change per hit (Age, Cache-Status) are small
-    and few. Bounded: past ``size`` parts the memo starts again.
+    parsing and no copying. The parts after it (Age, Cache-Status) change from one
+    hit to the next: two short lines, parsed each time rather than filling the memo.
+    Bounded: past ``size`` heads the memo starts again.
     """
 
     __slots__ = ("_parts", "size")
@@ -177,13 +190,18 @@ class AnswerFields:
     def fields(self, answer: Answer) -> Fields:
         """A new list: ``:status`` then every part's fields in order."""
         out: Fields = [(b":status", STATUS.get(answer.status) or b"%d" % answer.status)]
+        head = answer.head
+        if not head:
+            return out
         parts = self._parts
-        for part in answer.head:
-            fields = parts.get(part)
-            if fields is None:
-                fields = parse_head_part(part)
-                if len(parts) >= self.size:
-                    parts.clear()
-                parts[part] = fields
-            out += fields
+        stored = head[0]
+        fields = parts.get(stored)
+        if fields is None:
+            fields = parse_head_part(stored)
+            if len(parts) >= self.size:
+                parts.clear()
+            parts[stored] = fields
+        out += fields
+        for part in head[1:]:
+            out += parse_head_part(part)
         return out

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from edgecache.wire.h2_fields import Fields, response_fields
+from edgecache.wire.h2_fields import Fields, plain_answer, response_fields
 from edgecache.wire.h2_limits import STREAM_BUFFER
 from edgecache.wire.types import (
     Answer,
@@ -35,8 +35,6 @@ from edgecache.wire.types import (
 
 if TYPE_CHECKING:
     from edgecache.wire.h2 import Http2Connection
-
-_PLAIN = b"text/plain; charset=utf-8"
 
 
 class Stream:
@@ -126,7 +124,7 @@ class Stream:
 
     def feed(self, data: bytes, flow: int) -> None:
         if self.error is not None or self.finished:
-            self.conn.acknowledge(self, flow)  # nobody will read it: free the window
+            self.conn.out.acknowledge(self, flow)  # nobody will read it: free the window
             return
         self.received += len(data)
         self.chunks.append((data, flow))
@@ -182,7 +180,7 @@ class Stream:
             if self.chunks:
                 data, flow = self.chunks.popleft()
                 self.unacked -= flow
-                self.conn.acknowledge(self, flow)
+                self.conn.out.acknowledge(self, flow)
                 if data:
                     return data
                 continue
@@ -220,7 +218,7 @@ class Stream:
             return
         if status == 100:
             self.expect_continue = False
-        self.conn.send_headers(self, response_fields(status, headers)[0], False)
+        self.conn.out.send_headers(self, response_fields(status, headers)[0], False)
 
     def start(self, status: int, headers: Headers, reason: bytes = b"") -> None:
         # ``reason``: HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
@@ -241,7 +239,7 @@ class Stream:
 
     def _flush_head(self) -> None:
         if self._head is not None and not self.closed:
-            self.conn.send_headers(self, self._head, False)
+            self.conn.out.send_headers(self, self._head, False)
         self._head = None
 
     def _queue(self, data: bytes) -> None:
@@ -262,8 +260,8 @@ class Stream:
             raise RuntimeError("the body is longer than its Content-Length")
         self._queue(data)
         conn = self.conn
-        conn.pump(self)
-        while self.pending_bytes > STREAM_BUFFER or (conn.write_paused and self.pending):
+        conn.out.pump(self)
+        while self.pending_bytes > STREAM_BUFFER or (conn.out.write_paused and self.pending):
             await self._wait_writable()
 
     async def _wait_writable(self) -> None:
@@ -306,13 +304,13 @@ class Stream:
         if self._head is not None and not (data and not self.bodyless):
             # Nothing follows the head: one HEADERS frame that ends the stream.
             head, self._head = self._head, None
-            self.conn.send_headers(self, head, True)
+            self.conn.out.send_headers(self, head, True)
             self.closed = True
             self.conn.retire(self)
             return
         self._queue(data)
         self.ending = True
-        self.conn.pump(self)
+        self.conn.out.pump(self)
 
     def abort(self) -> None:
         if self.finished and self.closed:
@@ -323,7 +321,7 @@ class Stream:
         self.pending_bytes = 0
         if not self.closed:
             self.closed = True
-            self.conn.reset(self)
+            self.conn.out.reset(self)
         self.conn.retire(self)
 
     def fail(self, status: int, text: str) -> None:
@@ -331,12 +329,7 @@ class Stream:
         if self.started:
             self.abort()
             return
-        body = f"{status} {text}\n".encode()
-        headers = [
-            (b"content-type", _PLAIN),
-            (b"content-length", b"%d" % len(body)),
-            (b"cache-control", b"no-store"),
-        ]
+        headers, body = plain_answer(status, text)
         self.start(status, headers)
         self.end(body)
 
@@ -354,15 +347,15 @@ class Stream:
         else:
             body = [part for part in answer.body if part]
         if not body:
-            conn.send_headers(self, fields, True)
+            conn.out.send_headers(self, fields, True)
             self.closed = True
             conn.retire(self)
             return
-        conn.send_headers(self, fields, False)
+        conn.out.send_headers(self, fields, False)
         self.pending.extend(body)
         self.pending_bytes = self.sent = sum(map(len, body))
         self.ending = True
-        conn.pump(self)
+        conn.out.pump(self)
 
     async def tunnel(self) -> Tunnel:
         raise RuntimeError("no upgrades on HTTP/2 (RFC 9113 §8.6)")
