@@ -44,7 +44,13 @@ from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
 from edgecache.wire.connection import Connection
-from edgecache.wire.h2_fields import AnswerFields, Fields, build_request, plain_answer
+from edgecache.wire.h2_fields import (
+    AnswerFields,
+    Fields,
+    PreparingEncoder,
+    build_request,
+    plain_answer,
+)
 from edgecache.wire.h2_limits import CONNECTION_WINDOW, STREAM_WINDOW, Budget, Floods
 from edgecache.wire.h2_outbox import Outbox
 from edgecache.wire.h2_stream import Stream
@@ -80,6 +86,7 @@ class Http2Connection(asyncio.Protocol):
         self.hsts = hsts[len(b"strict-transport-security: ") : -2]
         self.answer_fields = ANSWER_FIELDS
         self.machine = H2Connection(_H2_CONFIG)
+        self.machine.encoder = PreparingEncoder()  # a hit's stored fields: encoded once
         self.out = Outbox(self.machine, self.loop, self.retire)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.client: tuple[str, int] | None = None

@@ -8,11 +8,15 @@
   the connection-specific fields dropped (RFC 9113 §8.2.2), and no CR, LF or NUL in
   any name or value (RFC 9113 §8.2.1), which would smuggle a field past an HTTP/1.1
   hop behind the client.
-- An :class:`Answer`'s pre-serialised HTTP/1.1 lines become such a list too, kept per
-  head part (:class:`AnswerFields`), so a hit parses its stored head once, not per hit.
+- An :class:`Answer`'s pre-serialised HTTP/1.1 lines become such a list too; its
+  stored head is parsed and HPACK-encoded once (:class:`AnswerFields`), not per hit.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from hpack import Encoder, NeverIndexedHeaderTuple
 
 from edgecache.wire.rules import Refusal, valid_authority
 from edgecache.wire.types import Answer, Headers, Request
@@ -169,39 +173,69 @@ def parse_head_part(part: bytes) -> Fields:
     return fields
 
 
+PREPARED = b"\x00edgecache-prepared"
+"""Not a field name (no field name holds NUL): marks an already HPACK-encoded part."""
+
+
+class PreparingEncoder(Encoder):
+    """h2's HPACK encoder, which also takes a part encoded in advance: a field list
+    whose second item is ``(PREPARED, block)`` is encoded as ``:status``, then
+    ``block`` as it is, then the rest. The block is made of never-indexed literals
+    (RFC 7541 §6.2.3), which leave the dynamic table alone, so one block is right on
+    every connection; ``:status`` comes first, as RFC 9113 §8.3 wants it, and carries
+    any table size update the encoder owes, as RFC 7541 §4.2 wants that."""
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        if len(headers) > 1 and headers[1][0] == PREPARED:
+            status: bytes = super().encode(headers[:1], huffman)
+            block: bytes = headers[1][1]
+            rest: bytes = super().encode(headers[2:], huffman)
+            return status + block + rest
+        return super().encode(headers, huffman)
+
+
+def prepare(fields: Fields) -> bytes:
+    """``fields`` as an HPACK block that depends on no connection's dynamic table."""
+    return bytes(Encoder().encode([NeverIndexedHeaderTuple(n, v) for n, v in fields]))
+
+
 class AnswerFields:
-    """An Answer's head as h2 fields; its first part (the stored head) parsed once.
+    """An Answer's head as h2 fields; its first part (the stored head) is parsed and
+    HPACK-encoded once, and sent as that block on every connection.
 
     Keyed by the part's bytes *value*, so a hit can never get another answer's fields
     (an ``id()`` key could, once the part is freed and its address reused). A stored
     entry hands out the same bytes object on each hit: its hash is cached in the
     object and the lookup's equality check is an identity check, so a hit pays no
-    parsing and no copying. The parts after it (Age, Cache-Status) change from one
-    hit to the next: two short lines, parsed each time rather than filling the memo.
-    Bounded: past ``size`` heads the memo starts again.
+    parsing, no copying and no encoding of its stored fields. The parts after it (Age,
+    Cache-Status) change from one hit to the next: two short lines, parsed and encoded
+    each time rather than filling the memo. Bounded: past ``size`` heads the memo
+    starts again. The price: the stored fields are not compressed against earlier
+    answers on the connection (the dynamic table), only Huffman-coded.
     """
 
     __slots__ = ("_parts", "size")
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._parts: dict[bytes, Fields] = {}
+        self._parts: dict[bytes, bytes] = {}
 
     def fields(self, answer: Answer) -> Fields:
-        """A new list: ``:status`` then every part's fields in order."""
+        """A new list for ``PreparingEncoder``: ``:status``, the stored part's block,
+        then every other part's fields in order."""
         out: Fields = [(b":status", STATUS.get(answer.status) or b"%d" % answer.status)]
         head = answer.head
         if not head:
             return out
         parts = self._parts
         stored = head[0]
-        fields = parts.get(stored)
-        if fields is None:
-            fields = parse_head_part(stored)
+        block = parts.get(stored)
+        if block is None:
+            block = prepare(parse_head_part(stored))
             if len(parts) >= self.size:
                 parts.clear()
-            parts[stored] = fields
-        out += fields
+            parts[stored] = block
+        out.append((PREPARED, block))
         for part in head[1:]:
             out += parse_head_part(part)
         return out

@@ -114,8 +114,13 @@ class Outbox:
                 stream.pending.popleft()
             else:
                 chunk, stream.pending[0] = chunk[:room], chunk[room:]
-            machine.send_data(stream.id, chunk)
+            last = stream.ending and not stream.pending
+            machine.send_data(stream.id, chunk, end_stream=last)
             stream.pending_bytes -= len(chunk)
+            if last:  # END_STREAM rides on the last DATA frame, not one of its own
+                stream.closed = True
+                self.sending.pop(stream.id, None)
+                self.on_closed(stream)
             sent += 1
             frames -= 1
         if sent:

@@ -16,11 +16,17 @@ import trustme
 import uvloop
 from h2.errors import ErrorCodes
 from h2.events import DataReceived, RemoteSettingsChanged, StreamEnded, WindowUpdated
+from hpack import Decoder
 from hyperframe.frame import DataFrame
 
 from edgecache.proxy.tls import harden
 from edgecache.wire.config import WireConfig
-from edgecache.wire.h2_fields import AnswerFields, build_request, response_fields
+from edgecache.wire.h2_fields import (
+    AnswerFields,
+    PreparingEncoder,
+    build_request,
+    response_fields,
+)
 from edgecache.wire.rules import Refusal
 from edgecache.wire.server import WireServer
 from edgecache.wire.types import Answer, BaseHandler, Reply, Request
@@ -185,16 +191,20 @@ def test_response_fields_drop_connection_fields_and_refuse_crlf() -> None:
         response_fields(200, [(b"x-a", b"v\r\nset-cookie: evil")])
 
 
-def test_answer_fields_are_parsed_once_per_part() -> None:
+def test_answer_fields_encode_the_stored_head_once() -> None:
     memo = AnswerFields()
     stored = b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 2\r\n"
-    first = memo.fields(Answer(200, (stored, b"age: 1\r\n"), (b"hi",)))
-    again = memo.fields(Answer(200, (stored, b"age: 2\r\n"), (b"hi",)))
-    assert first == [
-        (b":status", b"200"),
-        (b"content-type", b"text/html"),
-        (b"content-length", b"2"),
-        (b"age", b"1"),
-    ]
-    assert again[-1] == (b"age", b"2")
+    encoder, decoder = PreparingEncoder(), Decoder()
+    for age in (b"1", b"2"):
+        fields = memo.fields(Answer(200, (stored, b"age: " + age + b"\r\n"), (b"hi",)))
+        decoded = decoder.decode(encoder.encode(fields), raw=True)
+        assert decoded == [
+            (b":status", b"200"),
+            (b"content-type", b"text/html"),
+            (b"content-length", b"2"),
+            (b"age", age),
+        ]
     assert list(memo._parts) == [stored]  # the per-hit part is not kept
+    # The block touches no dynamic table: another connection's decoder reads it too.
+    other = Decoder()
+    assert other.decode(PreparingEncoder().encode(fields), raw=True) == decoded
