@@ -172,7 +172,7 @@ class Settings:
     max_connections: int = 4096
     """Wire server: open client connections per worker; beyond it new ones wait in the
     listen backlog (accepting pauses) instead of the process running out of files."""
-    http2: bool = False
+    http2: bool = True
     """Wire server over TLS: offer HTTP/2 (ALPN h2, then http/1.1). The header limits
     above apply to HTTP/2 too (max_header_bytes is SETTINGS_MAX_HEADER_LIST_SIZE)."""
     http2_max_concurrent_streams: int = 100

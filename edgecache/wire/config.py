@@ -27,7 +27,7 @@ class WireConfig:
     """Strict-Transport-Security max-age added to every answer over TLS; 0: none."""
     shutdown_timeout: float = 30.0
     """On SIGTERM, in-flight requests get this long to finish."""
-    http2: bool = False
+    http2: bool = True
     """TLS listeners hand a connection whose ALPN chose ``h2`` to ``wire.h2``."""
     http2_max_concurrent_streams: int = 100
     http2_hpack_table_size: int = 4096
