@@ -23,7 +23,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -43,7 +43,7 @@ from h2.exceptions import H2Error, ProtocolError
 from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
-from edgecache.wire.connection import Connection
+from edgecache.wire.connection import Connection, Server
 from edgecache.wire.h2_fields import (
     AnswerFields,
     Fields,
@@ -56,9 +56,6 @@ from edgecache.wire.h2_outbox import Outbox
 from edgecache.wire.h2_stream import Stream
 from edgecache.wire.rules import Refusal
 from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone
-
-if TYPE_CHECKING:
-    from edgecache.wire.server import WireServer
 
 log = logging.getLogger("edgecache.wire")
 
@@ -76,7 +73,7 @@ ANSWER_FIELDS = AnswerFields()
 
 
 class Http2Connection(asyncio.Protocol):
-    def __init__(self, server: WireServer, scheme: str) -> None:
+    def __init__(self, server: Server, scheme: str) -> None:
         self.server = server
         self.config = server.config
         self.handler = server.handler
@@ -458,7 +455,7 @@ class Negotiated(asyncio.Protocol):
     """Stands in until the TLS handshake is done, then hands the transport to the
     protocol ALPN chose: HTTP/2 for ``h2``, else HTTP/1.1."""
 
-    def __init__(self, server: WireServer, scheme: str) -> None:
+    def __init__(self, server: Server, scheme: str) -> None:
         self.server = server
         self.scheme = scheme
 

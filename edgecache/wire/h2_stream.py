@@ -19,9 +19,10 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from edgecache.wire.h2_fields import Fields, plain_answer, response_fields
+from edgecache.wire.config import WireConfig
+from edgecache.wire.h2_fields import AnswerFields, Fields, plain_answer, response_fields
 from edgecache.wire.h2_limits import STREAM_BUFFER
 from edgecache.wire.types import (
     Answer,
@@ -33,8 +34,44 @@ from edgecache.wire.types import (
     Tunnel,
 )
 
-if TYPE_CHECKING:
-    from edgecache.wire.h2 import Http2Connection
+
+class Sender(Protocol):
+    """What a stream asks of its connection's outbox (``h2_outbox.Outbox``), named
+    here so that the modules do not import each other."""
+
+    @property
+    def write_paused(self) -> bool: ...
+
+    def send_headers(self, stream: Stream, fields: Fields, end: bool) -> None: ...
+
+    def pump(self, stream: Stream) -> None: ...
+
+    def acknowledge(self, stream: Stream, flow: int) -> None: ...
+
+    def reset(self, stream: Stream) -> None: ...
+
+
+class Carrier(Protocol):
+    """What a stream asks of its connection (``h2.Http2Connection``)."""
+
+    body_deadline: float
+    write_deadline: float
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def config(self) -> WireConfig: ...
+
+    @property
+    def out(self) -> Sender: ...
+
+    @property
+    def answer_fields(self) -> AnswerFields: ...
+
+    def add_own_fields(self, fields: Fields, dated: bool) -> None: ...
+
+    def retire(self, stream: Stream) -> None: ...
 
 
 class Stream:
@@ -77,7 +114,7 @@ class Stream:
     )
 
     def __init__(
-        self, conn: Http2Connection, stream_id: int, request: Request, declared: int | None
+        self, conn: Carrier, stream_id: int, request: Request, declared: int | None
     ) -> None:
         self.conn = conn
         self.id = stream_id

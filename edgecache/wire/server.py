@@ -15,13 +15,11 @@ import logging
 import socket
 import ssl
 
-from edgecache.wire.accesslog import AccessLog
+from edgecache.wire.accesslog import AccessLog, Finished
 from edgecache.wire.config import WireConfig
-from edgecache.wire.connection import Connection
-from edgecache.wire.exchange import Exchange
+from edgecache.wire.connection import Client, Connection
 from edgecache.wire.framing import DateField
-from edgecache.wire.h2 import Http2Connection, Negotiated
-from edgecache.wire.h2_stream import Stream
+from edgecache.wire.h2 import Negotiated
 from edgecache.wire.types import Handler
 
 log = logging.getLogger("edgecache.wire")
@@ -50,7 +48,7 @@ class WireServer:
         self.config = config or WireConfig()
         self.access_log = access_log
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.connections: set[Connection | Http2Connection] = set()
+        self.connections: set[Client] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.open = 0
         """Accepted connections, counting those still in their TLS handshake."""
@@ -137,7 +135,7 @@ class WireServer:
             return Negotiated(self, listener.scheme)  # HTTP/2 if ALPN says h2
         return Connection(self, listener.scheme)
 
-    def connection_closed(self, conn: Connection | Http2Connection) -> None:
+    def connection_closed(self, conn: Client) -> None:
         self.connections.discard(conn)
         self._released()
 
@@ -150,7 +148,7 @@ class WireServer:
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def finished(self, exchange: Exchange | Stream) -> None:
+    def finished(self, exchange: Finished) -> None:
         if self.access_log is not None:
             self.access_log.finished(exchange)
 
