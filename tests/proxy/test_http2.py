@@ -6,10 +6,14 @@ request, the limits, and each flood answered with GOAWAY while others are served
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -265,3 +269,62 @@ def test_no_http2_offers_http1_only(origin: Origin, tmp_path: Any) -> None:
             context.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
             assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+_PROTOCOL_PAGE = b"""<!doctype html><html><body><p id="p">?</p><script>
+const entry = performance.getEntriesByType("navigation")[0];
+document.getElementById("p").textContent = "protocol=" + entry.nextHopProtocol;
+</script></body></html>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_a_real_browser_loads_the_page_over_h2(tmp_path: Any) -> None:
+    # The page says what window.performance saw; the access log says it too.
+    (tmp_path / "page.html").write_bytes(_PROTOCOL_PAGE)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        upstream = f"http://127.0.0.1:{site.server_address[1]}"
+        with start_proxy(tmp_path, "--upstream", upstream, "--self-signed", scheme="https") as p:
+            dom = subprocess.run(
+                [
+                    "chromium",
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--ignore-certificate-errors",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--dump-dom",
+                    p.url + "/page.html",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+            assert "protocol=h2" in dom, dom
+            assert "HeadlessChrome" in p.wait_for_log('"GET /page.html HTTP/2" 200')
+    finally:
+        site.shutdown()
+        site.server_close()
+
+
+@pytest.mark.skipif(shutil.which("nghttp") is None, reason="needs nghttp2-client")
+def test_sigterm_sends_goaway_and_lets_the_stream_finish(origin: Origin, tmp_path: Any) -> None:
+    with start_proxy(
+        tmp_path, "--upstream", origin.url, "--self-signed", "--read-timeout", "10", scheme="https"
+    ) as p:
+        client = subprocess.Popen(
+            ["nghttp", "-nv", p.url + "/slow?s=1"], stdout=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 10
+        while not any(r["path"].startswith("/slow") for r in origin.requests[-3:]):
+            assert time.monotonic() < deadline, "the request never reached the origin"
+            time.sleep(0.02)
+        p.proc.send_signal(signal.SIGTERM)
+        out, _ = client.communicate(timeout=20)
+        assert client.returncode == 0, out
+        assert "recv GOAWAY" in out and "error_code=NO_ERROR" in out, out
+        assert ":status: 200" in out, out
+        assert p.proc.wait(10) == 0
