@@ -315,11 +315,12 @@ def test_sigterm_sends_goaway_and_lets_the_stream_finish(origin: Origin, tmp_pat
     with start_proxy(
         tmp_path, "--upstream", origin.url, "--self-signed", "--read-timeout", "10", scheme="https"
     ) as p:
+        path = "/slow?s=1&x=goaway"
         client = subprocess.Popen(
-            ["nghttp", "-nv", p.url + "/slow?s=1"], stdout=subprocess.PIPE, text=True
+            ["nghttp", "-nv", p.url + path], stdout=subprocess.PIPE, text=True
         )
         deadline = time.monotonic() + 10
-        while not any(r["path"].startswith("/slow") for r in origin.requests[-3:]):
+        while not any(r["path"] == path for r in origin.requests[-3:]):
             assert time.monotonic() < deadline, "the request never reached the origin"
             time.sleep(0.02)
         p.proc.send_signal(signal.SIGTERM)
