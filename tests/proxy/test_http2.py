@@ -26,6 +26,7 @@ from h2.events import (
     RemoteSettingsChanged,
     ResponseReceived,
     StreamEnded,
+    StreamReset,
 )
 from h2.settings import SettingCodes
 from hyperframe.frame import (
@@ -329,3 +330,89 @@ def test_sigterm_sends_goaway_and_lets_the_stream_finish(origin: Origin, tmp_pat
         assert "recv GOAWAY" in out and "error_code=NO_ERROR" in out, out
         assert ":status: 200" in out, out
         assert p.proc.wait(10) == 0
+
+
+# -- deadlines: the same settings as HTTP/1.1 ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hasty(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with start_proxy(
+        tmp_path_factory.mktemp("h2hasty"),
+        "--upstream",
+        origin.url,
+        "--self-signed",
+        "--header-timeout",
+        "1",
+        "--keepalive-timeout",
+        "1",
+        "--send-timeout",
+        "1",
+        "--write-timeout",
+        "1",
+        scheme="https",
+    ) as p:
+        yield p
+        assert "Traceback" not in p.log(), p.log()[-3000:]
+
+
+def _closed_within(h2: RawH2, seconds: float) -> float:
+    started = time.monotonic()
+    event = h2.goaway(seconds)
+    assert event.error_code == ErrorCodes.NO_ERROR
+    while not h2.closed:
+        assert time.monotonic() - started < seconds
+        h2.read(0.5)
+    return time.monotonic() - started
+
+
+def test_silent_connection_is_closed_after_header_timeout(hasty: Proxy) -> None:
+    with RawH2(hasty.port) as h2:
+        assert _closed_within(h2, 5) >= 0.5
+
+
+def test_idle_connection_is_closed_after_keepalive_timeout(hasty: Proxy) -> None:
+    with RawH2(hasty.port) as h2:
+        stream_id = h2.request("/cached")
+        h2.until(of(StreamEnded, stream_id))
+        assert _closed_within(h2, 5) >= 0.5
+
+
+def test_unfinished_header_block_is_closed_after_header_timeout(hasty: Proxy) -> None:
+    with RawH2(hasty.port) as h2:
+        h2.until(lambda e: isinstance(e, RemoteSettingsChanged))
+        headers = HeadersFrame(1)
+        headers.data = b""
+        h2.send(headers.serialize() + ContinuationFrame(1).serialize())  # never ended
+        assert _closed_within(h2, 5) >= 0.5
+
+
+def test_body_that_stops_arriving_gets_408_on_its_stream(hasty: Proxy) -> None:
+    with RawH2(hasty.port) as h2:
+        stream_id = h2.conn.get_next_available_stream_id()
+        h2.conn.send_headers(
+            stream_id,
+            [
+                (b":method", b"POST"),
+                (b":scheme", b"https"),
+                (b":authority", b"localhost"),
+                (b":path", b"/late/echo"),
+            ],
+        )
+        h2.conn.send_data(stream_id, b"a little")  # and then nothing
+        h2.send()
+        head = h2.until(of(ResponseReceived, stream_id), 10)
+        assert isinstance(head, ResponseReceived)
+        assert dict(head.headers)[b":status"] == b"408"
+
+
+def test_stream_without_window_is_reset_after_write_timeout(hasty: Proxy) -> None:
+    # The client gives no window at all: the answer cannot move, so after
+    # write_timeout the stream is reset (its upstream request cancelled) rather
+    # than held forever.
+    with RawH2(hasty.port, window=0) as h2:
+        h2.until(lambda e: isinstance(e, RemoteSettingsChanged))
+        stream_id = h2.request(f"/big?size={TEN_MB}")
+        reset = h2.until(of(StreamReset, stream_id), 10)
+        assert isinstance(reset, StreamReset)
+        assert not any(of(DataReceived, stream_id)(e) for e in h2.events)
