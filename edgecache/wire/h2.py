@@ -95,6 +95,7 @@ class Http2Connection(asyncio.Protocol):
         self.closing = False
         """No new streams: GOAWAY sent or received."""
         self.last_stream = 2**31 - 1
+        self._request_priority: PriorityUpdated | None = None
         # Deadlines, as loop times, checked by the server's sweep.
         self.deadline = math.inf
         self.deadline_kind = 0
@@ -225,6 +226,7 @@ class Http2Connection(asyncio.Protocol):
     # -- events ----------------------------------------------------------------------
 
     def _request(self, event: RequestReceived) -> None:
+        self._request_priority = event.priority_updated
         stream_id = event.stream_id
         if self.closing or stream_id > self.last_stream:
             self.out.reset_id(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -353,7 +355,10 @@ class Http2Connection(asyncio.Protocol):
         self._spend(self.floods.ping)
 
     def _priority(self, event: PriorityUpdated) -> None:
-        self._spend(self.floods.minor)
+        # Browsers put priority in every request's HEADERS: h2 reports it as an event
+        # of its own too, and that one costs nothing; PRIORITY frames alone do.
+        if event is not self._request_priority:
+            self._spend(self.floods.minor)
 
     def _terminated(self, event: ConnectionTerminated) -> None:
         # h2 sends nothing after the client's GOAWAY, so streams under way cannot

@@ -416,3 +416,33 @@ def test_stream_without_window_is_reset_after_write_timeout(hasty: Proxy) -> Non
         reset = h2.until(of(StreamReset, stream_id), 10)
         assert isinstance(reset, StreamReset)
         assert not any(of(DataReceived, stream_id)(e) for e in h2.events)
+
+
+def test_priority_in_requests_is_no_flood(h2proxy: Proxy) -> None:
+    # As browsers send them: 600 requests, each HEADERS frame with priority.
+    with RawH2(h2proxy.port) as h2:
+        h2.conn.increment_flow_control_window(2**30)  # it reads no DATA back: room
+        last = 0
+        for _ in range(6):
+            ids = []
+            for _ in range(100):
+                stream_id = h2.conn.get_next_available_stream_id()
+                h2.conn.send_headers(
+                    stream_id,
+                    [
+                        (b":method", b"GET"),
+                        (b":scheme", b"https"),
+                        (b":authority", b"localhost"),
+                        (b":path", b"/cached"),
+                    ],
+                    end_stream=True,
+                    priority_weight=220,
+                    priority_depends_on=last,
+                    priority_exclusive=True,
+                )
+                ids.append(stream_id)
+                last = stream_id
+            h2.send()
+            for stream_id in ids:
+                h2.until(of(StreamEnded, stream_id))
+        assert not h2.closed
