@@ -175,6 +175,9 @@ class Settings:
     http2: bool = True
     """Wire server over TLS: offer HTTP/2 (ALPN h2, then http/1.1). The header limits
     above apply to HTTP/2 too (max_header_bytes is SETTINGS_MAX_HEADER_LIST_SIZE)."""
+    http2_cleartext_port: int = 0
+    """Wire server: also listen on this port for HTTP/2 over plain TCP with prior
+    knowledge (h2c, no TLS, no HTTP/1.1), for a load balancer in front; 0: none."""
     http2_max_concurrent_streams: int = 100
     """Wire server: streams one HTTP/2 connection may have under way (nginx's default)."""
     http2_hpack_table_size: int = 4096
@@ -272,6 +275,12 @@ class Settings:
             0 <= self.redirect_http_port <= 65535,
             "redirect_http_port",
             self.redirect_http_port,
+            "a port number, 0 for none",
+        )
+        _check(
+            0 <= self.http2_cleartext_port <= 65535,
+            "http2_cleartext_port",
+            self.http2_cleartext_port,
             "a port number, 0 for none",
         )
         _check(self.workers >= 1, "workers", self.workers, "an integer >= 1")
@@ -544,6 +553,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_uri_bytes": parse_size,
     "max_connections": parse_int,
     "http2": parse_bool,
+    "http2_cleartext_port": parse_int,
     "http2_max_concurrent_streams": parse_int,
     "http2_hpack_table_size": parse_size,
 }

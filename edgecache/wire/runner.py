@@ -43,7 +43,7 @@ from edgecache.wire.server import WireServer
 log = logging.getLogger("edgecache.wire")
 
 _FDS = "_EDGECACHE_WIRE_FDS"
-"""For a worker: the inherited listening sockets, ``main[,redirect]``, and the pipe
+"""For a worker: the inherited listening sockets, ``main[,redirect][,h2c]``, and the pipe
 on which it says it is ready."""
 
 
@@ -154,6 +154,8 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
+    if settings.http2_cleartext_port:
+        socks.append(_bind(settings.listen_host, settings.http2_cleartext_port))
     scheme = "https" if settings.certfile else "http"
     target = settings.upstream or app_spec or settings.config
     print(
@@ -202,11 +204,13 @@ async def _serve(
     await server.start()
     server.listen(socks[0], _tls_context(settings))
     servers = [server]
-    if len(socks) > 1:
+    if settings.redirect_http_port:
         redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
         await redirect.start()
         redirect.listen(socks[1])
         servers.append(redirect)
+    if settings.http2_cleartext_port:
+        server.listen(socks[-1], None, h2c=True)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -36,7 +36,7 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
-from tests.proxy.conftest import Proxy, start_proxy
+from tests.proxy.conftest import Proxy, free_port, start_proxy
 from tests.proxy.h2_client import RawH2, of
 from tests.proxy.origin import Origin, json_body
 
@@ -446,3 +446,23 @@ def test_priority_in_requests_is_no_flood(h2proxy: Proxy) -> None:
             for stream_id in ids:
                 h2.until(of(StreamEnded, stream_id))
         assert not h2.closed
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="needs nghttp2-client")
+def test_h2c_prior_knowledge_on_its_own_port(origin: Origin, tmp_path: Any) -> None:
+    h2c = free_port()
+    with start_proxy(
+        tmp_path, "--upstream", origin.url, "--http2-cleartext-port", str(h2c), "--workers", "2"
+    ) as p:
+        out = subprocess.run(
+            ["h2load", "-n", "200", "-c", "2", "-m", "10", f"http://127.0.0.1:{h2c}/cached"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "200 succeeded, 0 failed, 0 errored" in out, out
+        assert "Application protocol: h2c" in out, out
+        assert '"GET /cached HTTP/2" 200' in p.wait_for_log('"GET /cached HTTP/2" 200')
+        # The main port still speaks HTTP/1.1 (no TLS here, so no ALPN, no h2).
+        assert httpx.get(p.url + "/cached").http_version == "HTTP/1.1"
