@@ -79,6 +79,22 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
+def check_user_file(path: str) -> None:
+    """ConfigError unless the user file ``path`` can be read (checked at start, before
+    anything is built; ``UserFile`` then loads it)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"setting auth (EDGECACHE_AUTH): user file {path!r} cannot be read: {exc.strerror}"
+    )
+
+
 class UserFile:
     """An htpasswd file, re-read when it changes (checked at most once a second)."""
 
@@ -96,9 +112,7 @@ class UserFile:
         try:
             self._load(os.stat(path))
         except OSError as exc:
-            raise ConfigError(
-                f"setting auth (EDGECACHE_AUTH): user file {path!r} cannot be read: {exc.strerror}"
-            ) from None
+            raise _unreadable(path, exc) from None
 
     def current(self) -> dict[str, str]:
         now = self._clock()

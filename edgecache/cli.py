@@ -8,92 +8,25 @@ same settings.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import functools
-import inspect
+import difflib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
+from edgecache import __version__
 from edgecache.apps import load_app
 from edgecache.auth import update_htpasswd
-from edgecache.config import ENV_PREFIX, Settings
+from edgecache.config import GROUPS, Settings
 from edgecache.errors import ConfigError
 from edgecache.explain_cli import add_explain_command
-
-ALIASES = {"listen_host": ["--host"], "listen_port": ["--port"]}
-
-
-@functools.cache
-def setting_docs() -> dict[str, str]:
-    """Each setting's docstring, read from the Settings class source: one place for them."""
-    tree = ast.parse(inspect.getsource(Settings))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in zip(body, [*body[1:], None], strict=True):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            text = ""
-            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-                text = " ".join(str(following.value.value).split())
-            docs[node.target.id] = text
-    return docs
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value) or "none"
-    return str(value) if value != "" else "none"
-
-
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (flag, or the EDGECACHE_* variable)")
-    docs = setting_docs()
-    for field in dataclasses.fields(Settings):
-        flags = ["--" + field.name.replace("_", "-"), *ALIASES.get(field.name, [])]
-        variable = ENV_PREFIX + field.name.upper()
-        default = field.default
-        help_text = f"{docs.get(field.name, '')} [{variable}; default: {_shown(default)}]"
-        if field.name == "upstream":
-            group.add_argument(
-                *flags,
-                dest=f"setting_{field.name}",
-                action="append",
-                metavar="URL[;weight=N]",
-                help=help_text + " (repeatable)",
-            )
-        elif isinstance(default, bool):
-            group.add_argument(
-                *flags,
-                dest=f"setting_{field.name}",
-                default=None,
-                action=argparse.BooleanOptionalAction,
-                help=help_text,
-            )
-        else:
-            group.add_argument(
-                *flags,
-                dest=f"setting_{field.name}",
-                default=None,
-                metavar="VALUE",
-                help=help_text.replace("%", "%%"),
-            )
+from edgecache.settings.flags import VALUES_HELP, add_setting_flags, flag_variables
+from edgecache.stack import detect_interface
 
 
 def export_settings(args: argparse.Namespace) -> Settings:
     """Flags given become EDGECACHE_* variables (for workers too); then validate."""
-    for field in dataclasses.fields(Settings):
-        value = getattr(args, f"setting_{field.name}", None)
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, list):
-            value = ",".join(value)
-        os.environ[ENV_PREFIX + field.name.upper()] = str(value)
+    os.environ.update(flag_variables(args, Settings.specs()))
     return Settings.from_env()
 
 
@@ -116,15 +49,18 @@ def _proxy(args: argparse.Namespace) -> int:
             "setting upstream (--upstream, EDGECACHE_UPSTREAM) or config (--config, "
             "EDGECACHE_CONFIG) is required, e.g. --upstream http://127.0.0.1:8000"
         )
-    return run(settings, log_level=args.log_level)
+    return run(settings, log_level=settings.log_level)
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = export_settings(args)
     run = _runner(settings)
-    load_app(args.app)  # fail here, clearly, before any server starts
+    detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
-        dataclasses.replace(settings, upstream=""), app_spec=args.app, log_level=args.log_level
+        # The proxy's own settings (variables can still set them) do not apply to an app.
+        dataclasses.replace(settings, upstream="", config=""),
+        app_spec=args.app,
+        log_level=settings.log_level,
     )
 
 
@@ -170,41 +106,94 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgecache", description="The edge layer nginx plays, in Python."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    proxy = sub.add_parser(
+    parser.add_argument("--version", action="version", version=f"edgecache {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    proxy = _command(
+        sub,
         "proxy",
+        _proxy,
+        usage="%(prog)s [options]",
         help="reverse proxy with cache, compression, auth, TLS",
         description="Put the edge chain in front of any HTTP backend.",
     )
-    proxy.set_defaults(func=_proxy)
-    serve = sub.add_parser(
+    serve = _command(
+        sub,
         "serve",
+        _serve,
+        usage="%(prog)s [options] app",
         help="run a WSGI or ASGI app behind the edge chain",
         description="Serve a Python app behind the edge chain.",
     )
     serve.add_argument("app", help="module:attribute of the WSGI or ASGI app")
-    serve.set_defaults(func=_serve)
-    for command in (proxy, serve):
-        command.add_argument(
-            "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
-        )
-        add_setting_flags(command)
-    passwd = sub.add_parser("passwd", help="create or update a bcrypt user, like htpasswd -B")
-    passwd.add_argument("file", help="htpasswd file (created when missing)")
-    passwd.add_argument("user")
-    passwd.add_argument("--cost", type=int, default=10, help="bcrypt cost (default %(default)s)")
-    passwd.set_defaults(func=_passwd)
-    squeeze = sub.add_parser(
-        "compress-static", help="write .br/.zst/.gz siblings of static files, max quality"
+    for name, command in (("proxy", proxy), ("serve", serve)):
+        add_setting_flags(command, GROUPS, name)
+        command.epilog = VALUES_HELP
+    passwd = _command(
+        sub,
+        "passwd",
+        _passwd,
+        help="create or update a bcrypt user, like htpasswd -B",
+        description="Add or update USER in an htpasswd FILE; the password is read from "
+        "the terminal (twice) or one line of stdin.",
     )
-    squeeze.add_argument("directory")
-    squeeze.set_defaults(func=_compress_static)
+    passwd.add_argument("file", help="htpasswd file (created when missing)")
+    passwd.add_argument("user", help="user name (no colon)")
+    passwd.add_argument("--cost", type=int, default=10, help="bcrypt cost (default %(default)s)")
+    squeeze = _command(
+        sub,
+        "compress-static",
+        _compress_static,
+        help="write .br/.zst/.gz siblings of static files, max quality",
+        description="Write .br, .zst and .gz siblings beside the compressible files of "
+        "DIRECTORY, kept only where they save enough.",
+    )
+    squeeze.add_argument("directory", help="the static root, walked recursively")
     add_explain_command(sub)
     return parser
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+    description: str,
+    usage: str | None = None,
+) -> argparse.ArgumentParser:
+    # allow_abbrev off: a prefix that works today would become ambiguous, or mean
+    # another flag, when a setting is added; a typo gets a did-you-mean instead.
+    command = sub.add_parser(
+        name, allow_abbrev=False, help=help, description=description, usage=usage
+    )
+    command.set_defaults(func=func)
+    return command
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(
+        dict(action.choices)
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+
+
+def _unrecognised(command: argparse.ArgumentParser, extra: list[str]) -> str:
+    """argparse's message, with the nearest flag of this command."""
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    flags = [option for action in command._actions for option in action.option_strings]
+    typed = next((word.split("=", 1)[0] for word in extra if word.startswith("-")), "")
+    close = difflib.get_close_matches(typed, flags, n=1, cutoff=0.6)
+    return message + (f" (did you mean {close[0]}?)" if close else "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # parse_known_args, so a mistyped flag is reported by its command's parser (with
+    # that command's usage) rather than by the top-level one.
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = _subcommands(parser)[args.command]
+        command.error(_unrecognised(command, extra))
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -5,8 +5,8 @@ exchange driver (``core.exchange``) decides, this module does what it says."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, assert_never
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, NamedTuple, assert_never
 
 from edgecache.compression import ENCODINGS, encode
 from edgecache.config import REDIS_SCHEMES, Settings
@@ -17,12 +17,22 @@ from edgecache.core.exchange import Exchange, Invalidate, Respond, Save, Truncat
 from edgecache.core.explain import NotStoredMemory
 from edgecache.core.model import Entry, RequestHead
 from edgecache.core.negotiation import IDENTITY
+from edgecache.core.replay import Replay, replay_key, replay_of
 from edgecache.encoded_copies import EncodedCopies
 from edgecache.errors import StorageError
 from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
 
 log = logging.getLogger("edgecache")
+
+REPLAYS = 10_000
+"""Fresh hits kept for replay (``core.replay``), per engine."""
+
+
+class Replayed(NamedTuple):
+    replay: Replay
+    age: bytes
+    cache_status: bytes
 
 
 def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
@@ -101,6 +111,7 @@ class Engine:
         self.clock = clock
         self.store: Store = store if store is not None else make_store(settings, clock)
         self._passes = _RecentPasses(settings.pass_memory)
+        self._replays: dict[Hashable, tuple[Replay, str]] = {}
         self.not_stored = NotStoredMemory()
         """Why each URL's last answer was not stored, for explain (issue 16)."""
         # Hit-path metrics cost a lock per request: kept only when they can be read.
@@ -172,6 +183,45 @@ class Engine:
             BYTES_SAVED.inc(len(entry.body) - len(body))
         pairs = encoded_headers(entry.headers, coding, len(body)).pairs
         return policy.Answer(answer.status, pairs + extra, body)
+
+    # -- replays of fresh hits (core.replay) ---------------------------------------
+
+    def shape(self, headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+        """What besides method and URL selects a replayed answer, or None when the
+        request must go through an exchange (``core.replay.replay_key``)."""
+        return replay_key(headers)
+
+    def replayed(self, memo: Hashable) -> Replayed | None:
+        """The fresh hit remembered for a request of shape ``memo``, with its Age and
+        Cache-Status now, while the store holds the same variants."""
+        known = self._replays.get(memo)
+        if known is None:
+            return None
+        replay, key = known
+        now = self.clock()
+        if now >= replay.fresh_until or self._get(key) is not replay.variants:
+            self._replays.pop(memo, None)
+            return None
+        self.served(replay.entry, replay.coding, replay.body)
+        age, status = replay.fields(now)
+        return Replayed(replay, age, status)
+
+    def remember(
+        self,
+        memo: Hashable,
+        key: str,
+        respond: Respond,
+        answer: policy.Answer,
+        variants: Variants,
+    ) -> bool:
+        """Keep ``answer`` for replay when ``core.replay`` allows it; True if kept."""
+        replay = replay_of(respond, answer, variants, self.clock(), self.options.cache_name)
+        if replay is None:
+            return False
+        if len(self._replays) >= REPLAYS:
+            self._replays.clear()  # bounded; the hot ones come back at their next hit
+        self._replays[memo] = (replay, key)
+        return True
 
     def served(self, entry: Entry, coding: str, body: bytes) -> None:
         """A stored ``coding`` copy of ``entry`` answered: count the bytes it saved."""

@@ -40,7 +40,9 @@ def add_explain_command(sub: Any) -> None:
         metavar="'Name: value'",
         help="a request header of the request to explain (repeatable)",
     )
-    command.add_argument("--method", default="GET", choices=["GET", "HEAD"])
+    command.add_argument(
+        "--method", default="GET", choices=["GET", "HEAD"], help="the request's method"
+    )
     command.add_argument("--edge", help="the edge to ask (default: the URL's scheme://host)")
     command.add_argument("--token", help=f"admin token [default: ${ENV_PREFIX}ADMIN_TOKEN]")
     command.add_argument("--json", action="store_true", help="answer as JSON")

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +16,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from edgecache.core.exchange import Outcome
 
 REQUESTS = Counter("edgecache_requests", "Requests by cache outcome", ["cache"])
 BYTES_OUT = Counter("edgecache_response_bytes", "Response body bytes sent to clients")
@@ -40,20 +44,30 @@ UPSTREAM_BYTES = Counter(
 )
 
 
-OUTCOMES = ("hit", "stale", "miss", "pass", "none")
+OUTCOMES = tuple(kind.value for kind in Outcome)
+"""The labels: hit, stale, miss, pass, none (``core.exchange.Outcome``'s values)."""
 REQUESTS_BY_OUTCOME = {name: REQUESTS.labels(name) for name in OUTCOMES}
 """Labelled children resolved once: ``labels()`` per request costs a lock and a tuple."""
 
+LOG_NOTE = "edgecache.log"
+"""Scope key of the per-request note that the access log (the outermost layer) puts in
+the scope and reads back once the answer is sent."""
+OUTCOME_NOTE = "outcome"
 
-def outcome(cache_status: str) -> str:
-    """hit, stale, miss, pass or none, from this cache's Cache-Status member."""
-    if not cache_status:
-        return "none"
-    if "; hit" in cache_status:
-        return "stale" if "detail=stale" in cache_status else "hit"
-    if "stored" in cache_status:
-        return "miss"
-    return "pass"
+
+def note_outcome(scope: Mapping[str, Any] | None, outcome: Outcome) -> None:
+    """Tell the access log what the cache did, as the enum (not Cache-Status text).
+    The first outcome of a request stays: a background refresh shares its note."""
+    note = scope.get(LOG_NOTE) if scope is not None else None
+    if isinstance(note, dict):
+        note.setdefault(OUTCOME_NOTE, outcome)
+
+
+def outcome(noted: object) -> str:
+    """The label of the cache's outcome for a request, as noted (``reply.outcome``,
+    ``note_outcome``); "none" when no cache answered it. Cache-Status text is never
+    read. ``_value_`` (the member's value) is a plain attribute: this runs per answer."""
+    return noted._value_ if isinstance(noted, Outcome) else "none"
 
 
 def exposition() -> tuple[bytes, str]:

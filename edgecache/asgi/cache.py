@@ -16,12 +16,13 @@ from typing import Any
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
 from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
-from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
-from edgecache.core.headers import HOST, Headers
+from edgecache.core.exchange import Answer, Exchange, Outcome, Respond, Upstream
+from edgecache.core.headers import AGE, CACHE_STATUS, HOST, Headers
 from edgecache.core.model import RequestHead
 from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.engine import engine_for
-from edgecache.storage import Store
+from edgecache.metrics import note_outcome
+from edgecache.storage import Store, Variants
 
 log = logging.getLogger("edgecache")
 
@@ -90,25 +91,62 @@ class CacheMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exchange = await self._begin(request_from_scope(scope))
+        memo = self._memo(scope)
+        if memo is not None and await self._replay(scope, memo, send):
+            return
+        exchange, variants = await self._begin(request_from_scope(scope))
+        first = exchange.first
+        if isinstance(first, Respond):
+            await self._respond(scope, send, exchange, first, (memo, variants))
+            return
         await self._run(scope, receive, send, exchange)
 
     async def answer_hit(self, scope: Scope, send: Send, headers: Headers) -> bool:
         """Answer from the cache and return True, or return False and send nothing (the
         ``AnswersHits`` contract): a layer above calls it first, so a hit skips that
         layer's wrapping; ``headers`` are the request's, already parsed there."""
-        exchange = await self._begin(request_from_scope(scope, headers))
+        memo = self._memo(scope)
+        if memo is not None and await self._replay(scope, memo, send):
+            return True
+        exchange, variants = await self._begin(request_from_scope(scope, headers))
         first = exchange.first
         if isinstance(first, Respond):
-            await self._respond(scope, send, exchange, first)
+            await self._respond(scope, send, exchange, first, (memo, variants))
             return True
         return False
 
-    async def _begin(self, request: RequestHead) -> Exchange:
-        prefetch = self.engine.prefetch
-        if prefetch is not None and request.method in ("GET", "HEAD"):
-            await prefetch(request.primary_key)  # the shared tier, without blocking
-        return self.engine.begin(request)
+    def _memo(self, scope: Scope) -> tuple[Any, ...] | None:
+        """The request's shape for replaying a fresh hit (``Engine.replayed``); None
+        for methods never looked up and for requests that need the exchange."""
+        if scope["method"] not in ("GET", "HEAD") or self.engine.prefetch is not None:
+            return None
+        shape = self.engine.shape(scope["headers"])
+        if shape is None:
+            return None
+        host = next((v for n, v in scope["headers"] if n == HOST), None)
+        where = host if host is not None else scope.get("server")
+        target = scope.get("raw_path") or scope["path"]
+        return (scope["method"], scope.get("scheme"), where, target, scope["query_string"], shape)
+
+    async def _replay(self, scope: Scope, memo: tuple[Any, ...], send: Send) -> bool:
+        replayed = self.engine.replayed(memo)
+        if replayed is None:
+            return False
+        note_outcome(scope, Outcome.HIT)  # only fresh hits are replayed (core.replay)
+        replay = replayed.replay
+        headers = [*replay.stored, (AGE, replayed.age), (CACHE_STATUS, replayed.cache_status)]
+        await send_answer(send, Answer(replay.status, headers, replay.body))
+        return True
+
+    async def _begin(self, request: RequestHead) -> tuple[Exchange, Variants]:
+        """The exchange, and what the store held for it (for ``Engine.remember``)."""
+        engine = self.engine
+        if request.method not in ("GET", "HEAD"):
+            return engine.begin(request, ()), ()
+        if engine.prefetch is not None:
+            await engine.prefetch(request.primary_key)  # the shared tier, without blocking
+        variants = engine.lookup(request.primary_key)
+        return engine.begin(request, variants), variants
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
         first = exchange.first
@@ -120,9 +158,21 @@ class CacheMiddleware:
             await self._forward(scope, receive, send, exchange, first)
 
     async def _respond(
-        self, scope: Scope, send: Send, exchange: Exchange, respond: Respond
+        self,
+        scope: Scope,
+        send: Send,
+        exchange: Exchange,
+        respond: Respond,
+        replayable: tuple[tuple[Any, ...] | None, Variants] | None = None,
     ) -> None:
-        await send_answer(send, self.engine.answer(respond))
+        """``replayable``: the request's shape and what the store held, to remember
+        a fresh hit for replay."""
+        answer = self.engine.answer(respond)
+        if replayable is not None and replayable[0] is not None:
+            memo, variants = replayable
+            self.engine.remember(memo, exchange.request.primary_key, respond, answer, variants)
+        note_outcome(scope, respond.outcome)
+        await send_answer(send, answer)
         if respond.refresh is not None:
             self._refresh_in_background(scope, self.engine.revalidation(exchange, respond.refresh))
 
@@ -141,7 +191,7 @@ class CacheMiddleware:
             return
         await self.coalescer.wait(key, event, self.settings.coalesce_timeout)
         # Shared answer when the leader stored one; otherwise this request goes alone.
-        again = self.engine.begin(exchange.request)
+        again, _ = await self._begin(exchange.request)
         if isinstance(again.first, Respond):
             await self._respond(scope, send, again, again.first)
         else:
@@ -187,6 +237,7 @@ class CacheMiddleware:
                 error = message.get(UPSTREAM_ERROR)  # the forwarder's own 502/504
                 action = exchange.on_head(message["status"], headers, engine.clock(), error)
                 engine.apply(exchange)
+                note_outcome(scope, action.outcome)
                 if isinstance(action, Respond):
                     replaced = True  # a 304 that refreshed the entry, or stale-if-error
                     await send_answer(send, engine.answer(action))
@@ -228,4 +279,5 @@ class CacheMiddleware:
                 exchange.request.primary_key,
                 exc_info=True,
             )
+            note_outcome(scope, stale.outcome)
             await send_answer(send, engine.answer(stale))

@@ -93,4 +93,3 @@ class CompressMiddleware:
                 await send({"type": "http.response.body", "body": data, "more_body": more})
 
         await self.app(scope, receive, wrapped_send)
-

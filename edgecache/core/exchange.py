@@ -118,7 +118,7 @@ OnHead = Relay | Respond
 
 
 def _outcome_of_serve(decision: policy.Serve) -> Outcome:
-    return Outcome.STALE if b"detail=stale" in decision.cache_status else Outcome.HIT
+    return Outcome.STALE if decision.stale else Outcome.HIT
 
 
 class Exchange:

@@ -86,6 +86,9 @@ class Serve(NamedTuple):
     refresh: bool = False
     age: float | None = None
     """The entry's current age when decided, so the answer need not recompute it."""
+    stale: bool = False
+    """Served past its freshness (max-stale, stale-while-revalidate, stale-if-error,
+    stale-on-error): the outcome metrics and the access log count is STALE."""
 
 
 class Forward(NamedTuple):
@@ -191,11 +194,12 @@ def _lookup(
         staleness = -ttl
         # §5.2.1.2: the client accepts a response stale by at most max-stale seconds.
         if request_cc.max_stale not in (None, INVALID) and staleness <= request_cc.max_stale:
-            return Serve(entry, cache_status(name, hit=True, ttl=ttl, detail="max-stale"))
+            status = cache_status(name, hit=True, ttl=ttl, detail="max-stale")
+            return Serve(entry, status, stale=True)
         # RFC 5861 §3: serve stale at once while a background request revalidates.
         if staleness <= entry.stale_while_revalidate:
             status = cache_status(name, hit=True, ttl=ttl, detail="stale-while-revalidate")
-            return Serve(entry, status, refresh=True)
+            return Serve(entry, status, refresh=True, stale=True)
     if request_cc.only_if_cached:
         return GatewayTimeout(cache_status(name, fwd=validate, detail="only-if-cached"))
     return Forward(validate, revalidation_headers(request.headers, entry), entry)
@@ -337,11 +341,11 @@ def on_failure(
         member = cache_status(
             name, hit=True, fwd_status=fwd_status, ttl=-staleness, detail="stale-if-error"
         )
-        return Serve(entry, member)
+        return Serve(entry, member, stale=True)
     if error is None or forbidden or staleness > options.stale_on_error:
         return None
     member = cache_status(name, fwd=Fwd.STALE, ttl=-staleness, detail=error.detail)
-    return Serve(entry, member)
+    return Serve(entry, member, stale=True)
 
 
 class Answer(NamedTuple):

@@ -67,6 +67,8 @@ class Replay(NamedTuple):
     there (the memory store hands out the tuple it keeps)."""
     entry: Entry
     status: int
+    stored: list[tuple[bytes, bytes]]
+    """The answer's fields but the last two (Age, Cache-Status)."""
     body: bytes
     coding: str
     born: float
@@ -94,6 +96,7 @@ def replay_of(
         or entry.status != 200
         or answer.status != 200
         or any(name != ACCEPT_ENCODING for name, _ in entry.vary)
+        or [name for name, _ in answer.headers[-2:]] != [h.AGE, h.CACHE_STATUS]
     ):
         return None
     age = current_age(entry, now)
@@ -101,6 +104,15 @@ def replay_of(
     if fresh_until <= now:
         return None
     born = now - age
+    stored = answer.headers[:-2]
     return Replay(
-        variants, entry, answer.status, answer.body, respond.coding, born, fresh_until, cache_name
+        variants,
+        entry,
+        answer.status,
+        stored,
+        answer.body,
+        respond.coding,
+        born,
+        fresh_until,
+        cache_name,
     )

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
-from edgecache.metrics import UPSTREAM_SECONDS
+from edgecache.metrics import OUTCOME_NOTE, UPSTREAM_SECONDS
 from edgecache.proxy.forward import LOG_KEY
 from edgecache.proxy.traffic import TRAFFIC
 
@@ -44,7 +44,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            TRAFFIC.count(state["cache"], scope["path"], state["bytes"])
+            TRAFFIC.count(note.get(OUTCOME_NOTE), scope["path"], state["bytes"])
             if "upstream_time" in note:
                 UPSTREAM_SECONDS.observe(note["upstream_time"])
             if self.style != "off":

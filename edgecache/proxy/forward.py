@@ -268,12 +268,14 @@ class Forwarder:
         fields: Callable[[_Upstream], list[tuple[bytes, bytes]]],
         body: AsyncIterable[bytes] | None,
         on_informational: InformationalHook | None = None,
+        read_timeout: float | None = None,
     ) -> Opened | Failure:
         """Send a request to a member of the pool (``target`` is the client's path and
         query; ``fields`` makes the upstream request's header fields for a member) and
         return once the final answer's head is in, or the answer the failure calls for.
         Shared by every face: the ASGI app below and the wire layer's own handler.
-        ``finished`` must be called once the answer's body has been relayed."""
+        ``finished`` must be called once the answer's body has been relayed.
+        ``read_timeout``: a route's own, over the pool's."""
         retry = method in IDEMPOTENT and body is None
         tried: list[Member] = []
         while True:
@@ -287,7 +289,12 @@ class Forwarder:
             member.active += 1
             try:
                 response = await place.pool.request(
-                    method, path, fields(place), body, on_informational=on_informational
+                    method,
+                    path,
+                    fields(place),
+                    body,
+                    on_informational=on_informational,
+                    read_timeout=read_timeout,
                 )
             except Exception as exc:
                 member.active -= 1

@@ -26,17 +26,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, Callable
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from edgecache.auth import X_REMOTE_USER, Allowed, Challenge, denial
 from edgecache.compression import ENCODINGS, encode, make_encoder
 from edgecache.core.compressing import Compressing, Hold, Replace, Unchanged
-from edgecache.core.exchange import Exchange, Respond, Upstream
+from edgecache.core.exchange import Exchange, Outcome, Respond, Upstream
 from edgecache.core.forwarded import downstream_response_headers, upstream_request_headers
 from edgecache.core.headers import AUTHORIZATION, Headers
 from edgecache.core.model import RequestHead
-from edgecache.core.replay import Replay, replay_key, replay_of
+from edgecache.core.replay import replay_key
 from edgecache.engine import Engine
 from edgecache.metrics import BYTES_SAVED, UPSTREAM_BYTES
 from edgecache.proxy.forward import SMALL_BODY, Failure, Opened, _plain
@@ -53,19 +53,10 @@ log = logging.getLogger("edgecache.proxy")
 
 _LOOKED_UP = ("GET", "HEAD")
 REPLAYS = 10_000
-"""Fresh hits kept for replay (``core.replay``), per process."""
+"""Request shapes kept for replay (``core.replay``), per process."""
 
 _Memo = tuple[str, str, str, str, str, bytes]
 """Method, scheme, authority, path, query and ``replay_key``: a request's shape."""
-
-
-class _Replayable(NamedTuple):
-    replay: Replay
-    engine: Engine
-    key: str
-    """The primary cache key (scheme, authority, target)."""
-    block: bytes
-    """The serialised status line and stored fields."""
 
 
 def _decoded(path: str) -> str:
@@ -86,7 +77,8 @@ class EdgeHandler(BaseHandler):
         self.chain = ASGIHandler(app, lifespan=lifespan, server=server)
         self.lanes = Lanes(app)
         self._background: set[asyncio.Task[None]] = set()
-        self._replays: dict[_Memo, _Replayable] = {}
+        self._replays: dict[_Memo, tuple[Engine, bytes]] = {}
+        """Request shapes whose fresh hit the engine replays, and the serialised head."""
 
     async def startup(self) -> None:
         await self.chain.startup()
@@ -98,7 +90,8 @@ class EdgeHandler(BaseHandler):
 
     def answer_now(self, request: Request) -> WireAnswer | None:
         if request.method not in _LOOKED_UP or request.upgrade is not None:
-            return None
+            return None  # any other upgrade (h2c, ...) is answered as plain HTTP/1.1
+        memo: _Memo | None = None
         shape = replay_key(request.headers)
         if shape is not None:
             memo = (
@@ -135,35 +128,38 @@ class EdgeHandler(BaseHandler):
         answer = engine.answer(first)
         updates = _updates(lane, path)
         wire = wire_answer(first, answer, request.method, updates)
-        if shape is not None and not updates and len(wire.head) == 2:
-            now = engine.clock()
-            replay = replay_of(first, answer, variants, now, engine.options.cache_name)
-            if replay is not None:
-                self._remember(memo, _Replayable(replay, engine, head.primary_key, wire.head[0]))
+        if (
+            memo is not None
+            and not updates
+            and len(wire.head) == 2
+            and engine.remember(memo, head.primary_key, first, answer, variants)
+        ):
+            if len(self._replays) >= REPLAYS:
+                self._replays.clear()
+            self._replays[memo] = (engine, wire.head[0])
         return wire
 
     def _replayed(self, memo: _Memo) -> WireAnswer | None:
-        """The replay of an earlier fresh hit for the same request shape, while the
-        store holds the same entry and it is fresh (``core.replay``)."""
+        """The replay of an earlier fresh hit of the same request shape, with the
+        serialised head it had (``Engine.replayed`` says whether it still holds)."""
         known = self._replays.get(memo)
         if known is None:
             return None
-        replay, engine = known.replay, known.engine
-        now = engine.clock()
-        if now >= replay.fresh_until or engine.lookup(known.key) is not replay.variants:
+        engine, block = known
+        replayed = engine.replayed(memo)
+        if replayed is None:
             del self._replays[memo]
             return None
-        age, status = replay.fields(now)
-        engine.served(replay.entry, replay.coding, replay.body)
-        tail = b"age: " + age + b"\r\ncache-status: " + status + b"\r\n"
+        replay, status = replayed.replay, replayed.cache_status
+        tail = b"age: " + replayed.age + b"\r\ncache-status: " + status + b"\r\n"
         return WireAnswer(
-            replay.status, (known.block, tail), (replay.body,), True, status.decode("latin-1")
+            replay.status,
+            (block, tail),
+            (replay.body,),
+            True,
+            status.decode("latin-1"),
+            outcome=Outcome.HIT,  # only fresh hits are replayed (core.replay)
         )
-
-    def _remember(self, memo: _Memo, replayable: _Replayable) -> None:
-        if len(self._replays) >= REPLAYS:
-            self._replays.clear()  # bounded; the hot ones come back at their next hit
-        self._replays[memo] = replayable
 
     @staticmethod
     def _head(request: Request, headers: Pairs) -> RequestHead:
@@ -180,7 +176,7 @@ class EdgeHandler(BaseHandler):
     async def handle(self, request: Request, reply: Reply) -> None:
         path = _decoded(request.path)
         lane = self.lanes.find(request.authority, path)
-        if lane is None or lane.forwarder is None or request.upgrade not in (None, b"websocket"):
+        if lane is None or lane.forwarder is None:
             await self.chain.handle(request, reply)
             return
         headers = request.headers
@@ -189,7 +185,7 @@ class EdgeHandler(BaseHandler):
             if allowed is None:
                 return
             headers = allowed
-        if request.upgrade is not None:
+        if request.upgrade == b"websocket":
             fields = self._fields(lane, request, headers, reply.user)
             await tunnel_upgrade(lane.forwarder, request, reply, fields, _origin_form(request))
             return
@@ -274,6 +270,7 @@ class EdgeHandler(BaseHandler):
     ) -> None:
         assert lane.cache is not None
         answer = lane.cache.engine.answer(respond)
+        reply.outcome = respond.outcome
         reply.start(answer.status, _with_updates(answer.headers, _updates(lane, path)))
         reply.end(answer.body)
         if respond.refresh is not None:
@@ -334,6 +331,7 @@ class EdgeHandler(BaseHandler):
             self._fields(lane, request, headers, reply.user),
             body,
             informational,
+            lane.read_timeout,
         )
         plan = None
         if lane.compress is not None:
@@ -367,6 +365,7 @@ class EdgeHandler(BaseHandler):
             # stale entry may answer instead (stale-on-error).
             action = exchange.on_head(status, Headers(headers), engine.clock(), failure.error)
             engine.apply(exchange)
+            reply.outcome = action.outcome
             if isinstance(action, Respond):
                 answer = engine.answer(action)
                 status, headers, body = answer.status, answer.headers, answer.body
@@ -399,6 +398,7 @@ class EdgeHandler(BaseHandler):
             engine = lane.cache.engine
             action = exchange.on_head(status, Headers(headers), engine.clock())
             engine.apply(exchange)
+            reply.outcome = action.outcome
             if isinstance(action, Respond):  # a 304 that refreshed the entry
                 self._respond(lane, request, reply, exchange, action, path)
                 return

@@ -42,6 +42,7 @@ def wire_answer(respond: Respond, answer: Answer, method: str, updates: Pairs) -
     entry = respond.entry
     headers = answer.headers
     cache_status = headers[-1][1].decode("latin-1") if headers else ""
+    outcome = respond.outcome
     if entry is not None and not updates:
         key = _stored_head(answer, entry, respond.coding, method)
         if key is not None:
@@ -50,10 +51,12 @@ def wire_answer(respond: Respond, answer: Answer, method: str, updates: Pairs) -
                 block = status_line(answer.status) + field_lines(headers[:-PER_ANSWER])
                 entry.wire_heads[key] = block
             tail = field_lines(headers[-PER_ANSWER:])
-            return WireAnswer(answer.status, (block, tail), (answer.body,), True, cache_status)
+            return WireAnswer(
+                answer.status, (block, tail), (answer.body,), True, cache_status, "", outcome
+            )
     if updates:
         names = {name for name, _ in updates}
         headers = [h for h in headers if h[0] not in names] + updates
     has_date = any(name == b"date" for name, _ in headers)
     head = status_line(answer.status) + field_lines(headers)
-    return WireAnswer(answer.status, (head,), (answer.body,), has_date, cache_status)
+    return WireAnswer(answer.status, (head,), (answer.body,), has_date, cache_status, "", outcome)

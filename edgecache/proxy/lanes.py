@@ -30,6 +30,8 @@ class Lane(NamedTuple):
     cache: CacheMiddleware | None
     forwarder: Forwarder | None
     """None when the route's target is not an upstream pool (static files, an app)."""
+    read_timeout: float | None = None
+    """The route's own, over its pool's (nginx's ``proxy_read_timeout`` per location)."""
 
 
 def lane_of(chain: Any) -> Lane:
@@ -62,8 +64,11 @@ class Lanes:
         if self.router is None:
             self.single = lane_of(app)
         else:
-            for _, chain in self.router.routes:
-                self.by_chain[id(chain)] = lane_of(chain)
+            for route, chain in self.router.routes:
+                lane = lane_of(chain)
+                if route.pool is not None and route.settings is not None:
+                    lane = lane._replace(read_timeout=route.settings.read_timeout)
+                self.by_chain[id(chain)] = lane
 
     def find(self, authority: str, path: str) -> Lane | None:
         """``path`` percent-decoded, as the routes and auth rules see it."""

@@ -6,12 +6,14 @@ and the key.
     name = "api"
     servers = ["http://127.0.0.1:8001", "http://127.0.0.1:8002;weight=3"]
     balance = "round-robin"          # or "least-conn"; max_fails, fail_timeout,
-                                     # health_path, health_interval as the flags
+                                     # health_path, health_interval, connect_timeout,
+                                     # read_timeout as the flags
     [[route]]
     path = "/api/"                   # prefix; host = "example.com" optional
     pool = "api"                     # or static = "/srv/www" (spa = true), or
                                      # redirect = "https://..." (status = 301)
     cache = true                     # compress, auth = {user_file, realm} optional
+    read_timeout = 300               # this route's own (nginx's proxy_read_timeout)
     headers = {"X-Frame-Options" = "DENY"}
     [[route.rules]]                  # extra headers where the path matches a regex
     match = "service-worker\\\\.js$"
@@ -38,6 +40,8 @@ POOL_KEYS = {
     "fail_timeout",
     "health_path",
     "health_interval",
+    "connect_timeout",
+    "read_timeout",
 }
 ROUTE_KEYS = {
     "path",
@@ -52,6 +56,7 @@ ROUTE_KEYS = {
     "auth",
     "headers",
     "rules",
+    "read_timeout",
 }
 
 
@@ -166,7 +171,7 @@ def _pool(entry: dict[str, Any], i: int, base: Settings, where: _Locator) -> tup
     if not servers or not all(isinstance(s, str) for s in servers):
         raise where.fail("pool", i, "servers", "expected a list of URLs")
     changes: dict[str, Any] = {"upstream": ",".join(servers)}
-    for key in ("balance", "max_fails", "fail_timeout", "health_path", "health_interval"):
+    for key in set(POOL_KEYS) - {"name", "servers"}:
         if key in entry:
             changes[key] = entry[key]
     try:
@@ -199,6 +204,13 @@ def _route(
     for key in ("cache", "compress"):
         if key in entry:
             changes[key] = _typed(entry, key, bool, "route", i, where)
+    if "read_timeout" in entry:  # nginx's proxy_read_timeout per location
+        if pool is None:
+            raise where.fail("route", i, "read_timeout", "only a route to a pool has one")
+        timeout = _typed(entry, "read_timeout", (int, float), "route", i, where)
+        if isinstance(timeout, bool) or timeout <= 0:
+            raise where.fail("route", i, "read_timeout", "expected seconds > 0")
+        changes["read_timeout"] = float(timeout)
     auth = _typed(entry, "auth", dict, "route", i, where)
     if auth is not None:
         if not isinstance(auth.get("user_file"), str):

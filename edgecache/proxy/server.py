@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from edgecache.asgi.types import ASGIApp, Receive, Scope, Send
+from edgecache.auth import check_user_file
 from edgecache.config import Settings
 from edgecache.errors import ConfigError
 from edgecache.proxy.accesslog import AccessLogMiddleware
@@ -27,11 +28,12 @@ from edgecache.proxy.admin import AdminMiddleware
 from edgecache.proxy.forward import Forwarder
 from edgecache.proxy.router import Router
 from edgecache.proxy.routes import load_routes
+from edgecache.proxy.static import check_root
 from edgecache.proxy.tls import MODERN_CIPHERS, harden, remove_at_exit, self_signed_files
+from edgecache.settings.environ import APP_VARIABLE as APP_VARIABLE  # the runner imports it here
+from edgecache.settings.fields import named
 from edgecache.stack import EdgeCache, detect_interface
-
-APP_VARIABLE = "EDGECACHE_APP"
-"""module:attribute of the app ``edgecache serve`` runs; unset for the proxy."""
+from edgecache.storage import Store
 
 
 class HSTSMiddleware:
@@ -57,11 +59,15 @@ class HSTSMiddleware:
         await self.app(scope, receive, with_hsts)
 
 
-def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASGIApp:
+def build_app(
+    settings: Settings, app: Any = None, *, wire: bool = False, store: Store | None = None
+) -> ASGIApp:
     """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder.
-    ``wire``: for the wire layer, which adds HSTS and writes the access log itself."""
+    ``wire``: for the wire layer, which adds HSTS and writes the access log itself.
+    ``store``: the one to keep using (a reload keeps the cache); else one is made."""
     if app is None and settings.config:
-        return _outer(Router(load_routes(settings.config, settings), settings), settings, wire)
+        table = load_routes(settings.config, settings)
+        return _outer(Router(table, settings, store=store), settings, wire)
     if app is None:
         if not settings.upstream:
             raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
@@ -69,11 +75,12 @@ def build_app(settings: Settings, app: Any = None, *, wire: bool = False) -> ASG
     elif detect_interface(app) == "wsgi":
         from a2wsgi import WSGIMiddleware
 
-        inner = WSGIMiddleware(EdgeCache(app, settings=settings), workers=8)
+        inner = WSGIMiddleware(EdgeCache(app, settings=settings, store=store), workers=8)
         return _outer(inner, settings, wire)
     else:
         inner = app
-    return _outer(EdgeCache(inner, settings=settings, interface="asgi"), settings, wire)
+    chain = EdgeCache(inner, settings=settings, interface="asgi", store=store)
+    return _outer(chain, settings, wire)
 
 
 def _outer(chain: ASGIApp, settings: Settings, wire: bool = False) -> ASGIApp:
@@ -92,7 +99,7 @@ def create_app() -> ASGIApp:
     from edgecache.apps import load_app
 
     spec = os.environ.get(APP_VARIABLE)
-    settings = Settings.from_env()
+    settings = Settings.from_env(warn_unknown=False)  # the starting process warned
     app = build_app(settings, load_app(spec) if spec else None)
     # Everything built so far lives as long as the process: keep the collector from
     # walking it again and again, and collect young garbage less often. Measured on the
@@ -149,7 +156,12 @@ def check_port_free(host: str, port: int, setting: str) -> None:
 
 
 def preflight(settings: Settings) -> Settings:
-    """Everything that can be checked before serving, with errors naming the setting."""
+    """Everything that can be checked before serving, with errors naming the setting.
+
+    The chain is not built here: each server process builds it once, when it starts
+    serving. Building it here as well would make a store twice (a Redis store starts two
+    threads, which leaked) and load every user file twice; ``check_chain`` finds what
+    building it would refuse instead."""
     check_port_free(settings.listen_host, settings.listen_port, "listen_port (--port)")
     if settings.redirect_http_port:
         if not (settings.certfile or settings.self_signed):
@@ -169,6 +181,7 @@ def preflight(settings: Settings) -> Settings:
             )
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"setting certfile/keyfile: cannot load them: {exc}") from None
+    check_chain(settings)
     return settings
 
 
@@ -181,6 +194,30 @@ def share_metrics(settings: Settings) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
+def check_chain(settings: Settings) -> None:
+    """What ``build_app`` would refuse, found without making a store, pool or thread:
+    the route file, static roots, user files and the disk store's directory."""
+    every = [settings]
+    if settings.config:
+        table = load_routes(settings.config, settings)
+        every += [route.settings for route in table.routes if route.settings is not None]
+        for route in table.routes:
+            if route.static is not None:
+                check_root(route.static)
+    for rule in {rule for part in every for rule in part.auth}:
+        check_user_file(rule.user_file)
+    if settings.store == "disk":
+        try:
+            os.makedirs(settings.store_path, exist_ok=True)
+            writable = os.access(settings.store_path, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            raise named(Settings, "store_path").fail(
+                settings.store_path, "a directory that can be created and written"
+            )
+
+
 def run(settings: Settings, app_spec: str | None = None, log_level: str = "info") -> int:
     """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -191,7 +228,6 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
     if app_spec:
         os.environ[APP_VARIABLE] = app_spec
-    create_app()  # build once here so a bad setting or app fails before any worker
     if settings.redirect_http_port:
         _start_redirect(settings)
     config = _Config(

@@ -72,6 +72,12 @@ def _read_small(path: str, size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
+def check_root(root: str) -> None:
+    """ConfigError unless ``root`` is a directory (at start, before anything is built)."""
+    if not os.path.isdir(root):
+        raise ConfigError(f"static root {root!r} is not a directory")
+
+
 class StaticFiles:
     """An ASGI app serving ``root``."""
 
@@ -82,8 +88,7 @@ class StaticFiles:
         index: str = "index.html",
         codings: tuple[str, ...] = ("br", "zstd", "gzip"),
     ) -> None:
-        if not os.path.isdir(root):
-            raise ConfigError(f"static root {root!r} is not a directory")
+        check_root(root)
         self.root = os.path.realpath(root)
         self.spa = spa
         self.index = index

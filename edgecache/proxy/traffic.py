@@ -66,9 +66,10 @@ class Traffic:
         self._dirty = True
         """Counts not yet in this worker's snapshot file."""
 
-    def count(self, cache_status: str, target: str, sent: int) -> None:
-        """One answer: its Cache-Status, request target and body bytes sent."""
-        kind = outcome(cache_status)
+    def count(self, noted: object, target: str, sent: int) -> None:
+        """One answer: the cache's Outcome (None: no cache), request target and body
+        bytes sent."""
+        kind = outcome(noted)
         row = self.row
         row[kind] += 1
         row["bytes"] += sent
@@ -203,7 +204,7 @@ class CountingLog(AccessLog):
         self._count = traffic.count  # bound once: this runs for every answer
 
     def finished(self, exchange: Finished) -> None:
-        self._count(exchange.cache_status, exchange.request.target, exchange.sent)
+        self._count(exchange.outcome, exchange.request.target, exchange.sent)
         if exchange.upstream_time is not None:
             UPSTREAM_SECONDS.observe(exchange.upstream_time)
         if self.style != "off":

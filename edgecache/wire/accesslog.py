@@ -34,6 +34,9 @@ class Finished(Protocol):
     def cache_status(self) -> str: ...
 
     @property
+    def outcome(self) -> object: ...
+
+    @property
     def user(self) -> str: ...
 
     @property
@@ -69,7 +72,7 @@ class AccessLog:
     def finished(self, exchange: Finished) -> None:
         """One answer is done (complete, aborted or refused by a handler)."""
         if self.counting:
-            REQUESTS_BY_OUTCOME[outcome(exchange.cache_status)].inc()
+            REQUESTS_BY_OUTCOME[outcome(exchange.outcome)].inc()
             BYTES_OUT.inc(exchange.sent)
             if exchange.upstream_time is not None:
                 UPSTREAM_SECONDS.observe(exchange.upstream_time)

@@ -101,6 +101,7 @@ class _Cycle:
             reply.upstream_time = note.get("upstream_time")
             reply.upstream_error = note.get("upstream_error", "")
             reply.user = note.get("user", "")
+            reply.outcome = note.get("outcome")
         reply.user = reply.user or self.scope.get(USER_KEY) or ""
 
 

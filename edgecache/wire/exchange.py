@@ -118,6 +118,7 @@ class Exchange:
         "finished",
         "gone",
         "keep_alive",
+        "outcome",
         "overruled",
         "received",
         "request",
@@ -163,6 +164,7 @@ class Exchange:
         self._gone_callbacks: list[Callable[[], None]] = []
         self.task: asyncio.Task[None] | None = None
         self.cache_status = ""
+        self.outcome: object = None
         self.user = ""
         self.upstream_time: float | None = None
         self.upstream_error = ""
@@ -429,6 +431,7 @@ class Exchange:
         self.started = self.finished = True
         self.status = answer.status
         self.cache_status = answer.cache_status
+        self.outcome = answer.outcome
         self.user = answer.user
         keep = self.keep_alive and self.complete and not conn.server.stopping
         self.keep_alive = keep

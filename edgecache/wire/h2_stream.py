@@ -94,6 +94,7 @@ class Stream:
         "finished",
         "gone",
         "id",
+        "outcome",
         "pending",
         "pending_bytes",
         "received",
@@ -152,6 +153,7 @@ class Stream:
         self._gone_callbacks: list[Callable[[], None]] = []
         self.task: asyncio.Task[None] | None = None
         self.cache_status = ""
+        self.outcome: object = None
         self.user = ""
         self.upstream_time: float | None = None
         self.upstream_error = ""
@@ -376,6 +378,7 @@ class Stream:
         self.started = self.finished = True
         self.status = answer.status
         self.cache_status = answer.cache_status
+        self.outcome = answer.outcome
         self.user = answer.user
         fields = conn.answer_fields.fields(answer)
         conn.add_own_fields(fields, answer.has_date)

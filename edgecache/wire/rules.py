@@ -28,8 +28,20 @@ _AUTHORITY = re.compile(
 _ABSOLUTE = re.compile(rb"https?://", re.IGNORECASE)
 
 
+_SEEN: dict[bytes, bool] = {}
+"""Host values already judged: a server sees the same few again and again."""
+_SEEN_MAX = 1024
+
+
 def valid_authority(value: bytes) -> bool:
-    return _AUTHORITY.fullmatch(value) is not None
+    known = _SEEN.get(value)
+    if known is not None:
+        return known
+    valid = _AUTHORITY.fullmatch(value) is not None
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[value] = valid
+    return valid
 
 
 def build_request(

@@ -33,9 +33,11 @@ from typing import Any, TextIO
 
 from edgecache.config import Settings
 from edgecache.proxy.handler import EdgeHandler
+from edgecache.proxy.reload import Reloader
 from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
 from edgecache.proxy.tls import harden, self_signed_files
 from edgecache.proxy.traffic import CountingLog
+from edgecache.storage import Store
 from edgecache.wire.config import WireConfig
 from edgecache.wire.redirect import RedirectHandler
 from edgecache.wire.server import WireServer
@@ -124,10 +126,12 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _handler(settings: Settings, app_spec: str | None) -> EdgeHandler:
+def _handler(
+    settings: Settings, app_spec: str | None, store: Store | None = None
+) -> EdgeHandler:
     from edgecache.apps import load_app
 
-    app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True)
+    app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True, store=store)
     # As in proxy.server.create_app: what is built now lives as long as the process.
     gc.collect()
     gc.freeze()
@@ -150,7 +154,6 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
         settings = Settings.from_env()
     if app_spec:
         os.environ[APP_VARIABLE] = app_spec
-    _handler(settings, app_spec)  # a bad setting or app fails here, before any worker
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
@@ -202,7 +205,10 @@ async def _serve(
     access = CountingLog(settings.access_log)
     server = WireServer(_handler(settings, app_spec), config, access)
     await server.start()
-    server.listen(socks[0], _tls_context(settings))
+    tls = _tls_context(settings)
+    server.listen(socks[0], tls)
+    reloader = Reloader(server, lambda fresh, store: _handler(fresh, app_spec, store), tls)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload()))
     servers = [server]
     if settings.redirect_http_port:
         redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
@@ -247,8 +253,13 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
         for proc in children.values():
             proc.send_signal(signal.SIGTERM)
 
+    def reload(signum: int, frame: Any) -> None:
+        for proc in children.values():  # each worker reloads itself, keeping its cache
+            proc.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     for _ in range(settings.workers):
         spawn()
     ready = 0
@@ -278,8 +289,8 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
 def _worker_main() -> None:
     socks_text, ready_text = os.environ.pop(_FDS).split(";")
     socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
-    settings = Settings.from_env()
-    _setup_logging(settings, "info")
+    settings = Settings.from_env(warn_unknown=False)  # the supervisor warned
+    _setup_logging(settings, settings.log_level)
     serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
 
 

@@ -124,9 +124,11 @@ class Answer(NamedTuple):
     has_date: bool = True
     """False: the wire layer adds its own Date (one Date per answer, RFC 9110 §6.6.1)."""
     cache_status: str = ""
-    """For the access log (and the hit/miss metric)."""
+    """For the access log."""
     user: str = ""
     """The authenticated user, for the access log (nginx's ``$remote_user``)."""
+    outcome: object = None
+    """The cache's ``core.exchange.Outcome``, for the request metrics."""
 
 
 class ClientGone(ConnectionError):
@@ -166,6 +168,8 @@ class Reply(Protocol):
 
     # Set by the handler, read by the access log (and the request metrics).
     cache_status: str
+    outcome: object
+    """The cache's ``core.exchange.Outcome`` for the request metrics; None: no cache."""
     user: str
     upstream_time: float | None
     upstream_error: str

@@ -283,12 +283,15 @@ class UpstreamPool:
         body: bytes | AsyncIterable[bytes] | None = None,
         *,
         on_informational: InformationalHook | None = None,
+        read_timeout: float | None = None,
     ) -> Response:
         """Send a request, relay its 1xx answers to ``on_informational``, and return
         the final answer once its head is in. ``headers`` go as given (a Host is added
         when missing); the body is framed by the caller's Content-Length, or by its
         size for bytes, or chunked. If ``body`` raises, the error comes out as it is
-        and the connection is closed. Cancelling closes the connection too."""
+        and the connection is closed. Cancelling closes the connection too.
+        ``read_timeout`` overrides the pool's for this request (a route's own)."""
+        wait = self.read_timeout if read_timeout is None else read_timeout
         verb = method.encode("latin-1") if isinstance(method, str) else method
         path = target.encode("latin-1") if isinstance(target, str) else target
         if not path or b" " in path:
@@ -313,7 +316,7 @@ class UpstreamPool:
             exchange = conn.begin(verb == b"HEAD", close)
             try:
                 await self._send(conn, exchange, head, whole, source, length)
-                await self._informational(exchange, on_informational)
+                await self._informational(exchange, on_informational, wait)
             except NoAnswer as exc:
                 conn.abort()
                 if reused and (source is None or source.replayable):
@@ -326,10 +329,12 @@ class UpstreamPool:
             except BaseException:
                 conn.abort()
                 raise
-            return Response(exchange, self.read_timeout, reused)
+            return Response(exchange, wait, reused)
 
-    async def _informational(self, exchange: Exchange, hook: InformationalHook | None) -> None:
-        while (info := await exchange.next_informational_or_head(self.read_timeout)) is not None:
+    async def _informational(
+        self, exchange: Exchange, hook: InformationalHook | None, wait: float
+    ) -> None:
+        while (info := await exchange.next_informational_or_head(wait)) is not None:
             if hook is not None:
                 pending = hook(info)
                 if pending is not None:

@@ -24,6 +24,7 @@ from edgecache.core.exchange import Answer, Exchange, Respond, Upstream
 from edgecache.core.headers import Headers
 from edgecache.core.model import RequestHead
 from edgecache.engine import engine_for
+from edgecache.metrics import note_outcome
 from edgecache.storage import Store
 
 Environ = dict[str, Any]
@@ -32,6 +33,9 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 log = logging.getLogger("edgecache")
+ASGI_SCOPE = "asgi.scope"
+"""a2wsgi's environ key for the ASGI scope (``edgecache serve`` of a WSGI app): the
+access log's note, which ``note_outcome`` fills, is in it."""
 _SPECIAL = {"CONTENT_TYPE": b"content-type", "CONTENT_LENGTH": b"content-length"}
 
 
@@ -149,6 +153,7 @@ class CacheMiddleware:
     def _respond(
         self, environ: Environ, start_response: StartResponse, exchange: Exchange, respond: Respond
     ) -> Iterable[bytes]:
+        note_outcome(environ.get(ASGI_SCOPE), respond.outcome)
         body = self._send(start_response, self.engine.answer(respond))
         refresh = respond.refresh
         if refresh is None:
@@ -214,6 +219,7 @@ class CacheMiddleware:
             code = int(status.split(" ", 1)[0])
             action = exchange.on_head(code, Headers.from_str_pairs(headers), engine.clock())
             engine.apply(exchange)
+            note_outcome(environ.get(ASGI_SCOPE), action.outcome)
             if isinstance(action, Respond):  # a 304 that refreshed the entry, or stale
                 answer = engine.answer(action)
                 state["answer"] = answer
@@ -236,6 +242,7 @@ class CacheMiddleware:
                 exchange.request.primary_key,
                 exc_info=sys.exc_info(),
             )
+            note_outcome(environ.get(ASGI_SCOPE), stale.outcome)
             return self._send(start_response, engine.answer(stale))
         return self._stream(body, state, exchange, on_end)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edgecache.core import policy
 from edgecache.core.cache_status import Fwd
 from edgecache.core.dates import format_http_date
+from edgecache.core.exchange import Exchange, Outcome, Respond
 from edgecache.core.model import Entry, RequestHead
 from tests.helpers import OPTIONS, entry, headers, request, request_cc
 
@@ -384,3 +387,23 @@ def test_9111_4_1_accept_encoding_variants_keyed_by_accepted_set() -> None:
     assert isinstance(decide(same, stored), policy.Serve)
     narrower = request(("Accept-Encoding", "gzip"))
     assert isinstance(decide(narrower, stored), policy.Forward)
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "request_cc", "now", "outcome"),
+    [
+        pytest.param("max-age=60", "", T + 10, Outcome.HIT, id="fresh"),
+        pytest.param("max-age=60", "max-stale=30", T + 80, Outcome.STALE, id="9111-5.2.1.2"),
+        pytest.param(
+            "max-age=60, stale-while-revalidate=30", "", T + 80, Outcome.STALE, id="5861-3"
+        ),
+    ],
+)
+def test_the_outcome_of_a_served_entry_comes_from_the_decision(
+    cache_control: str, request_cc: str, now: float, outcome: Outcome
+) -> None:
+    """Stale or fresh is the policy's decision (Serve.stale), not Cache-Status text."""
+    stored = entry(("Cache-Control", cache_control), ("ETag", '"v1"'))
+    asked = request(("Cache-Control", request_cc)) if request_cc else request()
+    first = Exchange(asked, (stored,), now, OPTIONS, max_entry_bytes=10**6, coalesce=True).first
+    assert isinstance(first, Respond) and first.outcome is outcome

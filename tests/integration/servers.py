@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Until the server process ``proc`` answers ``url`` (any status)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            assert proc.poll() is None, f"the server exited ({proc.returncode})"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
 
 
 def free_socket() -> socket.socket:

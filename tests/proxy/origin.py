@@ -126,7 +126,7 @@ class Origin:
             resp.headers["X-Secret"] = "hop"
             resp.headers["Keep-Alive"] = "timeout=5"
             return resp
-        if path == "/slow":
+        if path.endswith("/slow"):  # /slow, /api/slow, ...
             await asyncio.sleep(float(request.query.get("s", "3")))
             return web.Response(body=b"slow")
         if path == "/chunked":

@@ -296,3 +296,23 @@ def test_compress_static_command(site: Path) -> None:
     )
     assert result.returncode == 0 and "wrote" in result.stderr
     assert (site / "big.css.br").exists() and (site / "big.css.gz").exists()
+
+
+def test_a_route_sets_its_own_read_timeout_over_its_pools(
+    three: list[Origin], tmp_path: Path
+) -> None:
+    # The seed's /api/ sets proxy_read_timeout 300; here a pool waits 1 s for an
+    # answer head and the /api/ route to it waits 3 s.
+    config = tmp_path / "timeouts.toml"
+    config.write_text(
+        f'[[pool]]\nname = "app"\nservers = ["{three[0].url}"]\nread_timeout = 1\n\n'
+        '[[route]]\npath = "/api/"\npool = "app"\nread_timeout = 3\n\n'
+        '[[route]]\npath = "/"\npool = "app"\n'
+    )
+    with start_proxy(tmp_path, "--config", str(config)) as proxy:
+        patient = httpx.get(f"{proxy.url}/api/slow?s=1.5", timeout=10)
+        hasty = httpx.get(f"{proxy.url}/slow?s=1.5", timeout=10)
+    assert patient.status_code == 200 and patient.content == b"slow"
+    assert hasty.status_code == 504
+    bad = _proxy_with(config, '[[route]]\npath = "/"\nstatic = "/srv"\nread_timeout = 3\n')
+    assert ":4: [[route]] #1 key 'read_timeout': only a route to a pool has one" in bad.stderr

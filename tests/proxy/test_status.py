@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from edgecache.core.exchange import Outcome
 from edgecache.proxy.traffic import Traffic
 from tests.proxy.conftest import Proxy, start_proxy
 from tests.proxy.origin import Origin
@@ -129,9 +130,9 @@ def test_traffic_rows_close_each_second() -> None:
     # No loop and no token: counting is plain dict arithmetic, read back by second.
     now = [1000.2]
     traffic = Traffic(clock=lambda: now[0])
-    traffic.count("edgecache; hit; ttl=5", "/a", 100)
-    traffic.count("edgecache; fwd=uri-miss; fwd-status=200; stored", "/b", 10)
-    traffic.count("", "/_edgecache/", 5)
+    traffic.count(Outcome.HIT, "/a", 100)  # the cache's outcome, not Cache-Status text
+    traffic.count(Outcome.MISS, "/b", 10)
+    traffic.count(None, "/_edgecache/", 5)
     assert traffic.current_totals()["hit"] == 1 and not traffic.ring
     now[0] = 1003.5  # two quiet seconds later
     traffic.close_rows()

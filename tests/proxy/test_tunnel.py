@@ -99,3 +99,17 @@ def test_an_unreachable_member_gets_502(tmp_path: Path) -> None:
             while chunk := sock.recv(4096):
                 data += chunk
     assert data.startswith(b"HTTP/1.1 502 ")
+
+
+def test_an_upgrade_to_a_static_route_is_refused_not_a_500(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("hi")
+    config = tmp_path / "static.toml"
+    config.write_text(f'[[route]]\npath = "/"\nstatic = "{tmp_path}"\n')
+    with start_proxy(tmp_path, "--config", str(config)) as proxy:
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        with sock:
+            sock.sendall(UPGRADE % b"ws")
+            head, _ = _read_head(sock)
+        log = proxy.log()
+    assert head.startswith(b"HTTP/1.1 403 ")
+    assert "Traceback" not in log

@@ -1,0 +1,89 @@
+"""Reload as nginx users expect it (``kill -HUP``, ``edgecache reload``): the route file
+and user files are read again, the cache is kept, open connections go on, and a bad new
+configuration is refused with its file, line and key while the old one keeps serving."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.proxy.conftest import Proxy, start_proxy
+from tests.proxy.origin import Origin, running_origin
+
+ROUTES = """
+[[pool]]
+name = "app"
+servers = ["{url}"]
+
+[[route]]
+path = "/"
+pool = "app"
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def second() -> Iterator[Origin]:
+    with running_origin() as o:
+        yield o
+
+
+def _write(path: Path, origin: Origin, extra: str = "") -> None:
+    path.write_text(ROUTES.format(url=origin.url, extra=extra))
+
+
+def _reloaded(proxy: Proxy, count: int) -> str:
+    proxy.proc.send_signal(signal.SIGHUP)
+    return proxy.wait_for_log(f"reloaded ({count})")
+
+
+def _get(sock: socket.socket, path: str) -> bytes:
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: t.example\r\n\r\n" % path.encode())
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"cached body "):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_reload_rereads_routes_keeps_cache_and_connections(
+    origin: Origin, second: Origin, tmp_path: Path
+) -> None:
+    config = tmp_path / "routes.toml"
+    _write(config, origin)
+    with start_proxy(tmp_path, "--config", str(config)) as proxy:
+        with httpx.Client(base_url=proxy.url) as client:
+            assert "stored" in client.get("/cached?reload=1").headers["cache-status"]
+        kept = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        with kept:
+            assert b" 200 " in _get(kept, "/cached?reload=1")
+            extra = '[[route.rules]]\nmatch = "."\nheaders = {"X-Reloaded" = "yes"}\n'
+            _write(config, origin, extra)
+            _reloaded(proxy, 1)
+            again = _get(kept, "/cached?reload=1")  # the open connection goes on
+        assert b" 200 " in again
+        with httpx.Client(base_url=proxy.url) as client:
+            hit = client.get("/cached?reload=1")
+            fresh = client.get("/cached?reload=2")
+    assert hit.headers["cache-status"].startswith("edgecache; hit")  # the cache was kept
+    assert fresh.headers.get("x-reloaded") == "yes"  # the new route file is in force
+
+
+def test_a_bad_route_file_is_refused_and_the_old_one_serves(origin: Origin, tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    _write(config, origin)
+    with start_proxy(tmp_path, "--config", str(config)) as proxy:
+        config.write_text(config.read_text() + '\n[[route]]\npath = "/x/"\npool = "nope"\n')
+        proxy.proc.send_signal(signal.SIGHUP)
+        log = proxy.wait_for_log("reload refused")
+        answer = httpx.get(f"{proxy.url}/cached?refused=1")
+        alive = proxy.proc.poll() is None
+    assert alive
+    assert f"{config}:" in log and "key 'pool': unknown pool 'nope'" in log
+    assert answer.status_code == 200
