@@ -1,4 +1,5 @@
-"""The ``edgecache`` command: ``proxy``, ``serve``, ``passwd``.
+"""The ``edgecache`` command: ``proxy``, ``serve``, ``check-config``, ``reload``,
+``passwd``, ``compress-static``, ``explain``.
 
 Every setting is a flag and an ``EDGECACHE_*`` variable; ``--help`` lists them with
 their defaults. Flags are exported to the environment so worker processes rebuild the
@@ -64,6 +65,34 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
 
+def _check_config(args: argparse.Namespace) -> int:
+    """Validate the settings and what they name (route file, user files, TLS files)
+    without starting, as ``nginx -t`` does; the ports are not tried (a server that is
+    running may hold them)."""
+    from edgecache.proxy.server import preflight
+
+    settings = export_settings(args)
+    if not settings.upstream and not settings.config:
+        raise ConfigError("setting upstream (--upstream) or config (--config) is required")
+    preflight(settings, ports=False)
+    print(f"edgecache: configuration ok ({settings.config or settings.upstream})")
+    return 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    """SIGHUP to the server whose pid file is given: it reloads in place."""
+    import signal
+
+    try:
+        with open(args.pid_file) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"pid file {args.pid_file!r}: cannot signal its server: {exc}") from None
+    print(f"edgecache: asked process {pid} to reload; its log says whether it did")
+    return 0
+
+
 def _passwd(args: argparse.Namespace) -> int:
     """Create or update a bcrypt entry, like ``htpasswd -B``."""
     import getpass
@@ -125,9 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a Python app behind the edge chain.",
     )
     serve.add_argument("app", help="module:attribute of the WSGI or ASGI app")
-    for name, command in (("proxy", proxy), ("serve", serve)):
+    check = _command(
+        sub,
+        "check-config",
+        _check_config,
+        usage="%(prog)s [proxy options]",
+        help="validate the proxy's settings and route file without starting (nginx -t)",
+        description="Check the settings, the route file, user files and TLS files as "
+        "`edgecache proxy` would at start; exit 0 when they are fine, 2 naming the "
+        "first problem (file, line and key for the route file).",
+    )
+    for name, command in (("proxy", proxy), ("serve", serve), ("proxy", check)):
         add_setting_flags(command, GROUPS, name)
         command.epilog = VALUES_HELP
+    reload = _command(
+        sub,
+        "reload",
+        _reload,
+        help="make a running server re-read its configuration, keeping its cache",
+        description="Send SIGHUP to the server whose --pid-file is given: it re-reads "
+        "its settings, route file, user files and TLS certificates and keeps its cache; "
+        "a bad configuration is refused (see its log) and the old one keeps serving.",
+    )
+    reload.add_argument("--pid-file", required=True, help="the server's --pid-file")
     passwd = _command(
         sub,
         "passwd",

@@ -155,18 +155,20 @@ def check_port_free(host: str, port: int, setting: str) -> None:
             ) from None
 
 
-def preflight(settings: Settings) -> Settings:
+def preflight(settings: Settings, ports: bool = True) -> Settings:
     """Everything that can be checked before serving, with errors naming the setting.
 
     The chain is not built here: each server process builds it once, when it starts
     serving. Building it here as well would make a store twice (a Redis store starts two
     threads, which leaked) and load every user file twice; ``check_chain`` finds what
     building it would refuse instead."""
-    check_port_free(settings.listen_host, settings.listen_port, "listen_port (--port)")
+    if ports:  # not for check-config: the server checked may be running on them
+        check_port_free(settings.listen_host, settings.listen_port, "listen_port (--port)")
     if settings.redirect_http_port:
         if not (settings.certfile or settings.self_signed):
             raise ConfigError("setting redirect_http_port needs TLS (--certfile or --self-signed)")
-        check_port_free(settings.listen_host, settings.redirect_http_port, "redirect_http_port")
+        if ports:
+            check_port_free(settings.listen_host, settings.redirect_http_port, "redirect_http_port")
     for name in ("certfile", "keyfile"):
         path = getattr(settings, name)
         if path and not os.access(path, os.R_OK):

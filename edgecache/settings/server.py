@@ -53,6 +53,12 @@ class ServerSettings:
         /_edgecache/purge and /_edgecache/metrics; empty turns them off.""",
         metavar="TOKEN",
     )
+    pid_file: str = setting(
+        "",
+        """Write the server's process id here at start (removed at exit), for
+        `edgecache reload` and `kill -HUP`; empty: none.""",
+        metavar="FILE",
+    )
     certfile: str = setting(
         "", "TLS certificate chain (PEM); with keyfile, serves HTTPS.", metavar="FILE"
     )

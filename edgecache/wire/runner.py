@@ -16,6 +16,7 @@ SIGTERM: stop accepting, let answers under way finish (up to 30 s), then exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -29,9 +30,11 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from edgecache.config import Settings
+from edgecache.errors import ConfigError
 from edgecache.proxy.handler import EdgeHandler
 from edgecache.proxy.reload import Reloader
 from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
@@ -167,11 +170,30 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
         file=sys.stderr,
         flush=True,
     )
-    if settings.workers == 1:
-        serve(settings, app_spec, socks, None)
-    else:
-        _supervise(settings, socks)
+    with _pid_file(settings.pid_file):
+        if settings.workers == 1:
+            serve(settings, app_spec, socks, None)
+        else:
+            _supervise(settings, socks)
     return 0
+
+
+@contextlib.contextmanager
+def _pid_file(path: str) -> Iterator[None]:
+    """This process's id in ``path`` while it serves (``edgecache reload`` reads it)."""
+    if not path:
+        yield
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    except OSError as exc:
+        raise ConfigError(f"setting pid_file (--pid-file): cannot write {path!r}: {exc}") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def serve(

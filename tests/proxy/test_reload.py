@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.proxy.conftest import Proxy, start_proxy
+from tests.proxy.conftest import ROOT, Proxy, start_proxy
 from tests.proxy.origin import Origin, running_origin
 
 ROUTES = """
@@ -87,3 +89,46 @@ def test_a_bad_route_file_is_refused_and_the_old_one_serves(origin: Origin, tmp_
     assert alive
     assert f"{config}:" in log and "key 'pool': unknown pool 'nope'" in log
     assert answer.status_code == 200
+
+
+def test_check_config_validates_without_starting(origin: Origin, tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    _write(config, origin)
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edgecache", "check-config", "--config", str(config)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    good = check()
+    config.write_text(config.read_text() + '\n[[route]]\npath = "/x/"\ncolour = "blue"\n')
+    bad = check()
+    assert good.returncode == 0 and "ok" in good.stdout
+    assert bad.returncode == 2 and "key 'colour': unknown key" in bad.stderr
+
+
+def test_edgecache_reload_signals_the_server_of_the_pid_file(
+    origin: Origin, tmp_path: Path
+) -> None:
+    config = tmp_path / "routes.toml"
+    pid_file = tmp_path / "edgecache.pid"
+    _write(config, origin)
+    with start_proxy(tmp_path, "--config", str(config), "--pid-file", str(pid_file)) as proxy:
+        assert pid_file.read_text().strip() == str(proxy.proc.pid)
+        _write(config, origin, '[[route.rules]]\nmatch = "."\nheaders = {"X-Via-Reload" = "1"}\n')
+        done = subprocess.run(
+            [sys.executable, "-m", "edgecache", "reload", "--pid-file", str(pid_file)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        proxy.wait_for_log("reloaded (1)")
+        answer = httpx.get(f"{proxy.url}/cached?pid=1")
+    assert done.returncode == 0, done.stderr
+    assert answer.headers.get("x-via-reload") == "1"
+    assert not pid_file.exists()  # removed at exit
