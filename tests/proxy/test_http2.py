@@ -9,6 +9,7 @@ import asyncio
 import functools
 import gc
 import http.server
+import os
 import shutil
 import signal
 import socket
@@ -468,3 +469,24 @@ def test_h2c_prior_knowledge_on_its_own_port(origin: Origin, tmp_path: Any) -> N
         assert '"GET /cached HTTP/2" 200' in p.wait_for_log('"GET /cached HTTP/2" 200')
         # The main port still speaks HTTP/1.1 (no TLS here, so no ALPN, no h2).
         assert httpx.get(p.url + "/cached").http_version == "HTTP/1.1"
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_a_stalled_stream_does_not_buffer_its_body(h2proxy: Proxy) -> None:
+    # 200 MB on a stream the client never reads: the proxy holds back its handler (and
+    # so the upstream) instead of reading the body into memory.
+    with RawH2(h2proxy.port) as h2:
+        h2.conn.increment_flow_control_window(2**30)
+        h2.send()
+        before = _rss_kib(h2proxy.proc.pid)
+        stalled = h2.request(f"/big?size={200 * 1024 * 1024}")
+        h2.until(of(DataReceived, stalled))
+        time.sleep(1.0)  # what would have been read by now, had nothing held it back
+        assert _rss_kib(h2proxy.proc.pid) - before < 32 * 1024
+        small = h2.request("/cached")
+        h2.until(of(StreamEnded, small))
