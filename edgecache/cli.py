@@ -31,20 +31,10 @@ def export_settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env()
 
 
-def _runner(settings: Settings) -> Callable[..., int]:
-    """The server under proxy/serve: uvicorn, or the wire layer (``--server wire``)."""
-    if settings.server == "wire":
-        from edgecache.wire.runner import run as run_wire
-
-        return run_wire
-    from edgecache.proxy.server import run
-
-    return run
-
-
 def _proxy(args: argparse.Namespace) -> int:
+    from edgecache.wire.runner import run
+
     settings = export_settings(args)
-    run = _runner(settings)
     if not settings.upstream and not settings.config:
         raise ConfigError(
             "setting upstream (--upstream, EDGECACHE_UPSTREAM) or config (--config, "
@@ -54,8 +44,9 @@ def _proxy(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edgecache.wire.runner import run
+
     settings = export_settings(args)
-    run = _runner(settings)
     detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
         # The proxy's own settings (variables can still set them) do not apply to an app.

@@ -39,6 +39,16 @@ STORE_EVICTIONS = Counter(
 STORE_BYTES = Gauge(
     "edgecache_store_bytes", "Bytes held by the memory store", multiprocess_mode="livesum"
 )
+RESPONSES = Counter(
+    "edgecache_responses", "Answers by status class and route", ["status_class", "route"]
+)
+LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+REQUEST_SECONDS = Histogram(
+    "edgecache_request_seconds",
+    "Client-side latency: request head parsed to the answer's last byte handed to the socket",
+    ["route"],
+    buckets=LATENCY_BOUNDS,
+)
 UPSTREAM_BYTES = Counter(
     "edgecache_upstream_response_bytes", "Response body bytes received from upstreams"
 )

@@ -277,6 +277,11 @@ def _lifetime_words(
             f"Last-Modified, at most heuristic_max {options.heuristic_max:g} s: {seconds} "
             "(RFC 9111 §4.2.2)"
         )
+    if source is LifetimeSource.DEFAULT:
+        return (
+            f"default_ttl of this route: {seconds}, the operator's opt-in where the origin "
+            "gave no lifetime (in place of RFC 9111 §4.2.2's heuristic)"
+        )
     if source is LifetimeSource.NONE:
         return "no explicit lifetime and no heuristic one: stale at once (RFC 9111 §4.2.1)"
     assert_never(source)

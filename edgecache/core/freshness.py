@@ -28,6 +28,9 @@ from edgecache.core.model import Entry, PolicyOptions
 
 # RFC 9110 §15.1: status codes that are heuristically cacheable.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+DEFAULT_TTL_STATUSES = frozenset({200, 203, 301, 308})
+"""Where an operator's default lifetime applies: the whole, permanent answers (nginx's
+``proxy_cache_valid`` without codes takes 200, 301 and 302; a 302 is temporary)."""
 
 
 def heuristics_allowed(request_headers: Headers) -> bool:
@@ -87,6 +90,7 @@ class LifetimeSource(enum.Enum):
     MAX_AGE = "max-age"
     EXPIRES = "expires"
     HEURISTIC = "heuristic"
+    DEFAULT = "default_ttl"
     NONE = "none"
 
 
@@ -126,6 +130,8 @@ def lifetime_with_source(
         expires = parse_http_date(expires_lines[0], date) if len(expires_lines) == 1 else None
         seconds = 0.0 if expires is None else max(0.0, expires - date)
         return Lifetime(seconds, LifetimeSource.EXPIRES)
+    if options.default_ttl > 0 and status in DEFAULT_TTL_STATUSES:
+        return Lifetime(options.default_ttl, LifetimeSource.DEFAULT)
     seconds = heuristic_lifetime(status, headers, cc, date, options)
     return Lifetime(seconds, LifetimeSource.HEURISTIC if seconds > 0 else LifetimeSource.NONE)
 

@@ -55,6 +55,10 @@ class PolicyOptions:
     """RFC 9111 §4.2.2: fraction of (Date - Last-Modified) used as heuristic lifetime."""
     heuristic_max: float = 86400.0
     """Upper bound of a heuristic lifetime, seconds."""
+    default_ttl: float = 0.0
+    """Seconds an answer without explicit freshness (no s-maxage, max-age or Expires)
+    is fresh, when the operator opts in (nginx's ``proxy_cache_valid``); 0: off, the
+    RFC's behaviour. Applies where a heuristic would (§4.2.2), in its place."""
     targeted_fields: tuple[bytes, ...] = (b"cdn-cache-control",)
     """RFC 9213 targeted fields this cache obeys, in priority order."""
     stale_retention: float = 3600.0

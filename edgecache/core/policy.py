@@ -285,7 +285,15 @@ def on_response(
             # §4.3.5: a HEAD answer that disagrees with the stored response invalidates it.
             return Pass(cache_status(name, fwd=fwd, fwd_status=status), (request.primary_key,))
     cc = effective_cache_control(headers, options.targeted_fields)
-    reason = may_store(request, request_cc, status, headers, cc, set_cookie=options.set_cookie)
+    reason = may_store(
+        request,
+        request_cc,
+        status,
+        headers,
+        cc,
+        set_cookie=options.set_cookie,
+        default_ttl=options.default_ttl,
+    )
     if reason is None:
         return Store(cc, cache_status(name, fwd=fwd, fwd_status=status, stored=True))
     detail = None if reason in (NotStored.METHOD, NotStored.STATUS) else reason.value

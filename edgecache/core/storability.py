@@ -6,6 +6,7 @@ import enum
 
 from edgecache.core.cache_control import CacheControl
 from edgecache.core.freshness import (
+    DEFAULT_TTL_STATUSES,
     HEURISTIC_STATUSES,
     has_explicit_expiration,
     heuristics_allowed,
@@ -75,6 +76,7 @@ def may_store(
     cc: CacheControl,
     *,
     set_cookie: SetCookieMode = "off",
+    default_ttl: float = 0.0,
 ) -> NotStored | None:
     """None when a shared cache may store the response, else the first reason it may not.
 
@@ -114,6 +116,9 @@ def may_store(
         return NotStored.SET_COOKIE
     if has_explicit_expiration(headers, cc):
         return None
+    if default_ttl > 0 and status in DEFAULT_TTL_STATUSES:
+        # The operator's lifetime stands where a heuristic would, with its guard.
+        return None if heuristics_allowed(request.headers) else NotStored.CREDENTIALS_HEURISTIC
     has_validator = ETAG in headers or LAST_MODIFIED in headers
     if (status in HEURISTIC_STATUSES or cc.public) and has_validator:
         # Reusable only by a heuristic, which a Cookie or Authorization request's answer

@@ -1,12 +1,9 @@
-"""The upstream forwarder: an ASGI app that streams requests to a pool of HTTP backends
-over our keep-alive upstream client (``edgecache.wire.upstream``, httptools) and streams
-the answers back. Websocket upgrades are tunnelled by ``websocket.py`` (still aiohttp).
-
-Failures become answers, never tracebacks: refused or unreachable upstream -> 502,
-timeout -> 504, oversized body -> 413, slow client body -> 408. An upstream that dies
-mid-body has its connection, and the client's, closed without the final chunk, so no
-cache below or client above takes a truncated body for a whole one. A client that goes
-away cancels the upstream request.
+"""The upstream forwarder: one per pool of HTTP backends, with its balancer, its health
+prober and a keep-alive connection pool per member (``edgecache.wire.upstream``,
+httptools). ``open`` sends a request to a member and returns once the answer's head is
+in, or the answer a failure calls for: refused or unreachable -> 502, timeout -> 504,
+the client's body too large -> 413 or too slow -> 408. The wire layer's handler
+(``proxy.handler``) relays the body and calls ``finished``.
 """
 
 from __future__ import annotations
@@ -15,8 +12,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import AsyncIterable, Callable
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from edgecache.asgi.types import Message, Receive, Scope, Send
@@ -24,18 +21,11 @@ from edgecache.config import Settings, parse_upstreams
 from edgecache.core.balancing import Balancer, Member
 from edgecache.core.forwarded import (
     ForwardOptions,
-    downstream_response_headers,
     parse_networks,
-    upstream_request_headers,
 )
-from edgecache.core.headers import CONTENT_LENGTH, TRANSFER_ENCODING, Headers
 from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.core.upstream import UpstreamError
-from edgecache.metrics import UPSTREAM_BYTES
-from edgecache.proxy.websocket import close_websocket_client, tunnel_websocket
-from edgecache.wire.types import BodyTimeout as WireBodyTimeout
-from edgecache.wire.types import BodyTooLarge as WireBodyTooLarge
-from edgecache.wire.types import ClientGone as WireClientGone
+from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone
 from edgecache.wire.upstream import (
     ConnectError,
     InformationalHook,
@@ -46,29 +36,10 @@ from edgecache.wire.upstream import (
 )
 from edgecache.wire.upstream import UpstreamError as ClientError
 
-if TYPE_CHECKING:
-    import aiohttp
-
 log = logging.getLogger("edgecache.proxy")
-LOG_KEY = "edgecache.log"
-"""A dict the access log puts in the scope; the forwarder notes upstream facts in it."""
-
-
 SMALL_BODY = 256 * 1024
-"""Answers up to this size are relayed without a disconnect watcher (two fewer tasks)."""
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientTooSlow(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    """The client hung up while sending its body: nobody is left to answer."""
-
+"""Answers up to this size are read whole before their head is sent: one write, and a
+body that breaks off is a clear 502 rather than a truncated answer."""
 
 MAX_IDLE = 128
 """Idle keep-alive connections kept per upstream (nginx's ``keepalive`` directive)."""
@@ -161,30 +132,18 @@ class Failure(NamedTuple):
 
 _BODY_REFUSALS: tuple[tuple[type[BaseException], int, str], ...] = (
     (BodyTooLarge, 413, "Content Too Large"),
-    (WireBodyTooLarge, 413, "Content Too Large"),
-    (ClientTooSlow, 408, "Request Timeout"),
-    (WireBodyTimeout, 408, "Request Timeout"),
+    (BodyTimeout, 408, "Request Timeout"),
     (ClientGone, 0, ""),
-    (WireClientGone, 0, ""),
 )
 
 
 def _body_failure(exc: BaseException) -> Failure | None:
-    """The answer to a failure of the client's own body (the ASGI face's reader or the
-    wire layer's), which the upstream client lets out as it is."""
+    """The answer to a failure of the client's own body (the wire layer's reader),
+    which the upstream client lets out as it is."""
     for kind, status, text in _BODY_REFUSALS:
         if isinstance(exc, kind):
             return Failure(status, text)
     return None
-
-
-def request_target(scope: Scope) -> str:
-    """The client's path and query as received, for the upstream request line."""
-    path: bytes = scope.get("raw_path") or scope["path"].encode()
-    target = path.decode("latin-1")
-    if scope.get("query_string"):
-        target += "?" + scope["query_string"].decode("latin-1")
-    return target
 
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -222,8 +181,6 @@ class Forwarder:
             drop_accept_encoding=settings.compress,
         )
         self._health: asyncio.Task[None] | None = None
-        self.websocket_session: aiohttp.ClientSession | None = None
-        """Made by ``websocket.py`` at the first upgrade: websockets still use aiohttp."""
 
     async def start(self) -> None:
         if self.settings.health_path and self._health is None:
@@ -234,7 +191,6 @@ class Forwarder:
             self._health.cancel()
         for place in self.places.values():
             place.pool.close()
-        await close_websocket_client(self)
 
     async def _probe_forever(self) -> None:
         """Active health: GET health_path on every member; a failure takes it out until
@@ -328,137 +284,12 @@ class Forwarder:
         return Failure(502, "Bad Gateway", error, type(exc).__name__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Only the ASGI lifespan, which starts and stops the health prober: requests
+        reach the pool through ``open`` (the wire layer's ``proxy.handler``)."""
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        if scope["type"] == "websocket":
-            await tunnel_websocket(self, scope, receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        note: dict[str, Any] = scope.get(LOG_KEY, {})
-        headers = Headers(scope["headers"])
-        declared = headers.get(CONTENT_LENGTH)
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > (self.settings.max_body_size)
-        ):
-            await send_plain(send, 413, "Content Too Large")
-            return
-        has_body = (declared is not None and declared != b"0") or TRANSFER_ENCODING in headers
-        body = _BodyReader(receive, self.settings.max_body_size, self.settings.send_timeout)
-        opened = await self.open(
-            scope["method"],
-            request_target(scope),
-            lambda place: self.upstream_fields(scope, headers, place),
-            body.stream() if has_body else None,
-        )
-        if isinstance(opened, Failure):
-            if opened.status == 0:
-                note["client_gone"] = True  # no one to answer, and not the upstream's fault
-                return
-            if opened.error is not None:
-                note["upstream_error"] = opened.note
-            await send_plain(send, opened.status, opened.text, opened.error)
-            return
-        response = opened.response
-        note["upstream_status"] = response.status
-        note["upstream_time"] = opened.elapsed
-        try:
-            await self._relay(scope, receive, send, response, body, note, opened.place.origin)
-        finally:
-            self.finished(opened)
-
-    def target(self, scope: Scope, place: _Upstream) -> str:
-        return place.base_path + request_target(scope)
-
-    def upstream_headers(
-        self, scope: Scope, headers: Headers, place: _Upstream
-    ) -> list[tuple[str, str]]:
-        """``upstream_fields`` as text, for the websocket tunnel's aiohttp client."""
-        return [
-            (n.decode("latin-1"), v.decode("latin-1"))
-            for n, v in self.upstream_fields(scope, headers, place)
-        ]
-
-    def upstream_fields(
-        self, scope: Scope, headers: Headers, place: _Upstream
-    ) -> list[tuple[bytes, bytes]]:
-        client = scope.get("client")
-        return upstream_request_headers(
-            headers,
-            client[0] if client else None,
-            scope.get("edgecache.user"),
-            scope.get("scheme", "http"),
-            scope.get("http_version", "1.1"),
-            place.host,
-            self.options,
-        )
-
-    async def _relay(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        response: Response,
-        body: _BodyReader,
-        note: dict[str, Any],
-        origin: str,
-    ) -> None:
-        headers = downstream_response_headers(
-            response.headers, response.http_version, self.options.via_name
-        )
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        length = response.content_length
-        if scope["method"] == "HEAD" or response.status in (204, 304):
-            await send({"type": "http.response.body", "body": b""})  # never a body
-            return
-        if not body.done or (length is not None and length <= SMALL_BODY):
-            # A small body is relayed at once, and a client still owing its own body
-            # cannot be listened to for a hang-up: no watcher task for either.
-            await self._stream_body(send, response, note, origin)
-            return
-        streaming = asyncio.ensure_future(self._stream_body(send, response, note, origin))
-        watcher = asyncio.ensure_future(_wait_disconnect(receive))
-        done, _ = await asyncio.wait({streaming, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if streaming in done:
-            watcher.cancel()
-            streaming.result()
-            return
-        streaming.cancel()  # the client left: stop reading the upstream
-        note["client_gone"] = True
-        response.close()
-        await asyncio.gather(streaming, return_exceptions=True)
-
-    async def _stream_body(
-        self, send: Send, response: Response, note: dict[str, Any], origin: str
-    ) -> None:
-        sent = 0
-        try:
-            length = response.content_length
-            if length is not None and length <= SMALL_BODY:
-                whole = await response.read()  # raises when short: httptools counts
-                UPSTREAM_BYTES.inc(len(whole))
-                await send({"type": "http.response.body", "body": whole})
-                return
-            async for chunk in response:
-                sent += len(chunk)
-                UPSTREAM_BYTES.inc(len(chunk))
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (ClientError, OSError) as exc:  # IncompleteBody, BodyTimeout
-            # Returning without the final message makes the server close the client's
-            # connection: the body is not passed off, or cached, as complete.
-            note["upstream_error"] = f"broken body: {type(exc).__name__}"
-            log.warning(
-                "upstream %s broke off after %d body bytes: %s",
-                origin,
-                sent,
-                exc or type(exc).__name__,
-            )
-            response.close()
-            return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        raise RuntimeError(f"the forwarder takes no {scope['type']} scope: use open()")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -469,44 +300,4 @@ class Forwarder:
             elif message["type"] == "lifespan.shutdown":
                 await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-class _BodyReader:
-    """The client's request body as an async stream, bounded in size and in time."""
-
-    def __init__(self, receive: Receive, limit: int, timeout: float) -> None:
-        self._receive = receive
-        self._limit = limit
-        self._timeout = timeout
-        self.done = True
-        self.refusal: tuple[int, str] | None = None
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        self.done = False
-        size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(self._receive(), self._timeout)
-            except TimeoutError:
-                self.refusal = (408, "Request Timeout")
-                raise ClientTooSlow from None
-            if message["type"] == "http.disconnect":
-                raise ClientGone("client went away during its upload")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                self.refusal = (413, "Content Too Large")
-                raise BodyTooLarge
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                self.done = True
                 return

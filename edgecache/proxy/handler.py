@@ -77,8 +77,9 @@ class EdgeHandler(BaseHandler):
         self.chain = ASGIHandler(app, lifespan=lifespan, server=server)
         self.lanes = Lanes(app)
         self._background: set[asyncio.Task[None]] = set()
-        self._replays: dict[_Memo, tuple[Engine, bytes]] = {}
-        """Request shapes whose fresh hit the engine replays, and the serialised head."""
+        self._replays: dict[_Memo, tuple[Engine, bytes, str]] = {}
+        """Request shapes whose fresh hit the engine replays, with the serialised head
+        and the route's name."""
 
     async def startup(self) -> None:
         await self.chain.startup()
@@ -127,7 +128,7 @@ class EdgeHandler(BaseHandler):
             self._refresh(lane, exchange, first)
         answer = engine.answer(first)
         updates = _updates(lane, path)
-        wire = wire_answer(first, answer, request.method, updates)
+        wire = wire_answer(first, answer, request.method, updates, lane.name)
         if (
             memo is not None
             and not updates
@@ -136,7 +137,7 @@ class EdgeHandler(BaseHandler):
         ):
             if len(self._replays) >= REPLAYS:
                 self._replays.clear()
-            self._replays[memo] = (engine, wire.head[0])
+            self._replays[memo] = (engine, wire.head[0], lane.name)
         return wire
 
     def _replayed(self, memo: _Memo) -> WireAnswer | None:
@@ -145,7 +146,7 @@ class EdgeHandler(BaseHandler):
         known = self._replays.get(memo)
         if known is None:
             return None
-        engine, block = known
+        engine, block, route = known
         replayed = engine.replayed(memo)
         if replayed is None:
             del self._replays[memo]
@@ -159,6 +160,7 @@ class EdgeHandler(BaseHandler):
             True,
             status.decode("latin-1"),
             outcome=Outcome.HIT,  # only fresh hits are replayed (core.replay)
+            route=route,
         )
 
     @staticmethod
@@ -176,6 +178,8 @@ class EdgeHandler(BaseHandler):
     async def handle(self, request: Request, reply: Reply) -> None:
         path = _decoded(request.path)
         lane = self.lanes.find(request.authority, path)
+        if lane is not None:
+            reply.route = lane.name
         if lane is None or lane.forwarder is None:
             await self.chain.handle(request, reply)
             return

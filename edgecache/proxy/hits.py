@@ -36,9 +36,11 @@ def _stored_head(answer: Answer, entry: Entry, coding: str, method: str) -> str 
     return None
 
 
-def wire_answer(respond: Respond, answer: Answer, method: str, updates: Pairs) -> WireAnswer:
+def wire_answer(
+    respond: Respond, answer: Answer, method: str, updates: Pairs, route: str = ""
+) -> WireAnswer:
     """``answer`` (what the engine made of ``respond``) as bytes for the wire layer;
-    ``updates`` are header rules' fields to set."""
+    ``updates`` are header rules' fields to set, ``route`` the metrics' label."""
     entry = respond.entry
     headers = answer.headers
     cache_status = headers[-1][1].decode("latin-1") if headers else ""
@@ -52,11 +54,12 @@ def wire_answer(respond: Respond, answer: Answer, method: str, updates: Pairs) -
                 entry.wire_heads[key] = block
             tail = field_lines(headers[-PER_ANSWER:])
             return WireAnswer(
-                answer.status, (block, tail), (answer.body,), True, cache_status, "", outcome
+                answer.status, (block, tail), (answer.body,), True, cache_status, "", outcome, route
             )
     if updates:
         names = {name for name, _ in updates}
         headers = [h for h in headers if h[0] not in names] + updates
     has_date = any(name == b"date" for name, _ in headers)
     head = status_line(answer.status) + field_lines(headers)
-    return WireAnswer(answer.status, (head,), (answer.body,), has_date, cache_status, "", outcome)
+    body = (answer.body,)
+    return WireAnswer(answer.status, (head,), body, has_date, cache_status, "", outcome, route)

@@ -32,6 +32,8 @@ class Lane(NamedTuple):
     """None when the route's target is not an upstream pool (static files, an app)."""
     read_timeout: float | None = None
     """The route's own, over its pool's (nginx's ``proxy_read_timeout`` per location)."""
+    name: str = "/"
+    """The route's label in the request metrics: its host (if any) and path prefix."""
 
 
 def lane_of(chain: Any) -> Lane:
@@ -65,7 +67,7 @@ class Lanes:
             self.single = lane_of(app)
         else:
             for route, chain in self.router.routes:
-                lane = lane_of(chain)
+                lane = lane_of(chain)._replace(name=f"{route.host or ''}{route.path}")
                 if route.pool is not None and route.settings is not None:
                     lane = lane._replace(read_timeout=route.settings.read_timeout)
                 self.by_chain[id(chain)] = lane

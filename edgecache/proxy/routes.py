@@ -14,6 +14,7 @@ and the key.
                                      # redirect = "https://..." (status = 301)
     cache = true                     # compress, auth = {user_file, realm} optional
     read_timeout = 300               # this route's own (nginx's proxy_read_timeout)
+    default_ttl = "10m"              # freshness where the origin gives none (off: 0)
     headers = {"X-Frame-Options" = "DENY"}
     [[route.rules]]                  # extra headers where the path matches a regex
     match = "service-worker\\\\.js$"
@@ -57,6 +58,7 @@ ROUTE_KEYS = {
     "headers",
     "rules",
     "read_timeout",
+    "default_ttl",
 }
 
 
@@ -211,6 +213,9 @@ def _route(
         if isinstance(timeout, bool) or timeout <= 0:
             raise where.fail("route", i, "read_timeout", "expected seconds > 0")
         changes["read_timeout"] = float(timeout)
+    if "default_ttl" in entry:  # nginx's proxy_cache_valid: the operator's opt-in
+        ttl = _typed(entry, "default_ttl", (int, float, str), "route", i, where)
+        changes["default_ttl"] = ttl
     auth = _typed(entry, "auth", dict, "route", i, where)
     if auth is not None:
         if not isinstance(auth.get("user_file"), str):

@@ -17,14 +17,18 @@ import contextlib
 import json
 import os
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from edgecache.metrics import (
     BYTES_OUT,
+    LATENCY_BOUNDS,
     OUTCOMES,
+    REQUEST_SECONDS,
     REQUESTS_BY_OUTCOME,
+    RESPONSES,
     UPSTREAM_SECONDS,
     outcome,
 )
@@ -49,6 +53,15 @@ def _row() -> Row:
     return dict.fromkeys((*OUTCOMES, "bytes"), 0)
 
 
+_LATENCY = 6
+"""In a route's stats: [0..5] answers by status // 100, then one count per latency
+bucket (``LATENCY_BOUNDS``, then +Inf), then the latency sum."""
+
+
+def _route_stats() -> list[Any]:
+    return [0] * (_LATENCY + len(LATENCY_BOUNDS) + 1) + [0.0]
+
+
 class Traffic:
     """This process's counters. Not thread-safe: call ``count`` from the event loop."""
 
@@ -62,13 +75,31 @@ class Traffic:
         self.hit_urls: dict[str, int] = {}
         self.miss_urls: dict[str, int] = {}
         self._reported = _row()
+        self._routes: dict[str, list[Any]] = {}
+        """route -> answers not yet in ``RESPONSES`` and ``REQUEST_SECONDS``, as one
+        list (``_route_stats``): one lookup per answer."""
         self._timer: asyncio.TimerHandle | None = None
         self._dirty = True
         """Counts not yet in this worker's snapshot file."""
 
-    def count(self, noted: object, target: str, sent: int) -> None:
-        """One answer: the cache's Outcome (None: no cache), request target and body
-        bytes sent."""
+    def count(
+        self,
+        noted: object,
+        target: str,
+        sent: int,
+        status: int = 200,
+        seconds: float = 0.0,
+        route: str = "",
+    ) -> None:
+        """One answer: the cache's Outcome (None: no cache), request target, body bytes
+        sent, status, client-side seconds and route. Dict increments only: the
+        Prometheus series are brought up to date once a second (``sync_metrics``)."""
+        stats = self._routes.get(route)
+        if stats is None:
+            stats = self._routes[route] = _route_stats()
+        stats[status // 100] += 1
+        stats[_LATENCY + bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        stats[-1] += seconds
         kind = outcome(noted)
         row = self.row
         row[kind] += 1
@@ -136,6 +167,12 @@ class Traffic:
         if now["bytes"] > self._reported["bytes"]:
             BYTES_OUT.inc(now["bytes"] - self._reported["bytes"])
         self._reported = now
+        routes, self._routes = self._routes, {}
+        for route, stats in routes.items():
+            for kind in range(1, _LATENCY):
+                if stats[kind]:
+                    RESPONSES.labels(f"{kind}xx", route).inc(stats[kind])
+            add_observations(REQUEST_SECONDS.labels(route), stats[_LATENCY:-1], stats[-1])
 
     def _prune(self) -> None:
         for urls in (self.hit_urls, self.miss_urls):
@@ -168,6 +205,18 @@ class Traffic:
             self._dirty = False
         except OSError:
             pass  # the folder goes at exit; a second lost then is no loss
+
+
+def add_observations(histogram: Any, buckets: list[int], total: float) -> None:
+    """Add a second's worth of observations to a labelled Prometheus histogram at once:
+    ``buckets[i]`` answers fell in bucket ``i`` (the last: above every bound). One
+    ``observe`` per answer would cost a lock and a search on the hit path; this is the
+    same arithmetic ``observe`` does (its per-bucket values, summed on exposition),
+    done once a second. Works in multi-process mode too (the values are its own)."""
+    for index, count in enumerate(buckets):
+        if count:
+            histogram._buckets[index].inc(count)
+    histogram._sum.inc(total)
 
 
 def top(counts: dict[str, int], n: int) -> list[tuple[str, int]]:
@@ -204,7 +253,15 @@ class CountingLog(AccessLog):
         self._count = traffic.count  # bound once: this runs for every answer
 
     def finished(self, exchange: Finished) -> None:
-        self._count(exchange.outcome, exchange.request.target, exchange.sent)
+        seconds = time.time() - exchange.started_at
+        self._count(
+            exchange.outcome,
+            exchange.request.target,
+            exchange.sent,
+            exchange.status,
+            seconds,
+            exchange.route,
+        )
         if exchange.upstream_time is not None:
             UPSTREAM_SECONDS.observe(exchange.upstream_time)
         if self.style != "off":

@@ -74,6 +74,14 @@ class CacheSettings:
     heuristic_max: float = setting(
         86400.0, "Cap on a heuristic freshness lifetime.", unit="seconds", at_least=0
     )
+    default_ttl: float = setting(
+        0.0,
+        """Freshness for 200/203/301/308 answers that give none (no s-maxage, max-age or
+        Expires), as nginx's proxy_cache_valid; best set per route. 0: off (the RFC:
+        only Last-Modified's heuristic).""",
+        unit="seconds",
+        at_least=0,
+    )
     stale_retention: float = setting(
         3600.0,
         "How long stale entries with validators are kept for revalidation (304s).",
@@ -136,6 +144,7 @@ class CacheSettings:
         return PolicyOptions(
             heuristic_fraction=self.heuristic_fraction,
             heuristic_max=self.heuristic_max,
+            default_ttl=self.default_ttl,
             targeted_fields=tuple(f.lower().encode("ascii") for f in self.targeted_fields),
             stale_retention=self.stale_retention,
             max_variants=self.max_variants,

@@ -34,11 +34,6 @@ class ServerSettings:
         "Server processes; each has its own memory cache (use the disk or Redis store to share).",
         at_least=1,
     )
-    server: Literal["wire", "uvicorn"] = setting(
-        "wire",
-        """The HTTP server: edgecache's own wire layer (uvloop + httptools) with the
-        limits and deadlines below, or uvicorn (the old runner).""",
-    )
     access_log: Literal["combined", "json", "off"] = setting(
         "combined",
         """One line per request on stderr: nginx's combined format plus the cache status

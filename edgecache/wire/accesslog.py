@@ -48,6 +48,9 @@ class Finished(Protocol):
     @property
     def started_at(self) -> float: ...
 
+    @property
+    def route(self) -> str: ...
+
 
 FLUSH_INTERVAL = 0.2
 """Seconds a line may wait before it is written."""

@@ -122,6 +122,7 @@ class Exchange:
         "overruled",
         "received",
         "request",
+        "route",
         "sent",
         "started",
         "started_at",
@@ -165,6 +166,7 @@ class Exchange:
         self.task: asyncio.Task[None] | None = None
         self.cache_status = ""
         self.outcome: object = None
+        self.route = ""
         self.user = ""
         self.upstream_time: float | None = None
         self.upstream_error = ""
@@ -432,6 +434,7 @@ class Exchange:
         self.status = answer.status
         self.cache_status = answer.cache_status
         self.outcome = answer.outcome
+        self.route = answer.route
         self.user = answer.user
         keep = self.keep_alive and self.complete and not conn.server.stopping
         self.keep_alive = keep

@@ -100,6 +100,7 @@ class Stream:
         "received",
         "request",
         "retired",
+        "route",
         "sent",
         "started",
         "started_at",
@@ -154,6 +155,7 @@ class Stream:
         self.task: asyncio.Task[None] | None = None
         self.cache_status = ""
         self.outcome: object = None
+        self.route = ""
         self.user = ""
         self.upstream_time: float | None = None
         self.upstream_error = ""
@@ -379,6 +381,7 @@ class Stream:
         self.status = answer.status
         self.cache_status = answer.cache_status
         self.outcome = answer.outcome
+        self.route = answer.route
         self.user = answer.user
         fields = conn.answer_fields.fields(answer)
         conn.add_own_fields(fields, answer.has_date)

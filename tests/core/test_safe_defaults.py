@@ -510,3 +510,37 @@ def test_9111_3_4_full_answer_replaces_a_stored_part() -> None:
     full = entry(("Cache-Control", "max-age=60"), ("ETag", '"p1"'), body=b"x" * 100)
     variants = policy.with_variant((part,), full, 16)
     assert variants == (full,)
+
+
+# Opt-in: a default lifetime where the origin gives none (nginx's proxy_cache_valid)
+DEFAULT_TTL = dataclasses.replace(OPTIONS, default_ttl=60.0)
+
+
+def test_no_default_ttl_unless_the_operator_opts_in() -> None:
+    req = request()
+    bare = entry(("Content-Type", "text/html"))
+    assert bare.freshness_lifetime == 0
+    given = entry(("Content-Type", "text/html"), options=DEFAULT_TTL)
+    assert given.freshness_lifetime == 60
+    explicit = entry(("Cache-Control", "max-age=5"), options=DEFAULT_TTL)
+    assert explicit.freshness_lifetime == 5  # the origin's word wins
+    found = entry(("Content-Type", "text/html"), status=302, options=DEFAULT_TTL)
+    assert found.freshness_lifetime == 0  # temporary answers keep none
+    decision = policy.lookup(req, request_cc(req), (given,), T + 30, DEFAULT_TTL)
+    assert isinstance(decision, policy.Serve)
+
+
+def test_a_default_ttl_never_stores_a_credentialed_answer() -> None:
+    # Like the heuristic it stands in for (web cache deception, §4.2.2).
+    req = request(("Cookie", "session=1"))
+    outcome = policy.on_response(
+        req,
+        request_cc(req),
+        decide(req),
+        200,
+        headers(("Content-Type", "text/html")),
+        T,
+        T,
+        DEFAULT_TTL,
+    )
+    assert isinstance(outcome, policy.Pass)

@@ -163,10 +163,9 @@ def test_an_unknown_variable_warns_at_start_with_the_nearest_name() -> None:
     assert "did you mean EDGECACHE_COMPRESS?" in result.stderr
 
 
-@pytest.mark.parametrize("server", ["wire", "uvicorn"])
-def test_the_unknown_variable_warning_is_not_repeated_by_workers(server: str) -> None:
+def test_the_unknown_variable_warning_is_not_repeated_by_workers() -> None:
     with tempfile.TemporaryFile("w+") as log:
-        args = ("serve", "examples.hello:app", "--server", server, "--workers", "2")
+        args = ("serve", "examples.hello:app", "--workers", "2")
         with running(*args, stderr=log, env={"EDGECACHE_COMPRES": "off"}):
             pass
         log.seek(0)
@@ -182,10 +181,10 @@ def test_version() -> None:
 # -- validation does not build the app (issue 10) -------------------------------------
 
 
-def _threads_and_log(server: str, store: str, users: str) -> tuple[int, str]:
+def _threads_and_log(store: str, users: str) -> tuple[int, str]:
     """Threads of a started proxy once it answers, and what it logged."""
     with tempfile.TemporaryFile("w+") as log:
-        args = ["proxy", "--upstream", "http://127.0.0.1:1", "--server", server]
+        args = ["proxy", "--upstream", "http://127.0.0.1:1"]
         auth = ["--auth", f"/:{users}", "--auth-plaintext", "--store", store]
         with running(*args, *auth, stderr=log) as (pid, _):
             threads = len(os.listdir(f"/proc/{pid}/task"))
@@ -194,15 +193,14 @@ def _threads_and_log(server: str, store: str, users: str) -> tuple[int, str]:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
-@pytest.mark.parametrize("server", ["wire", "uvicorn"])
-def test_the_app_is_built_once_at_start(server: str, redis_url: str, tmp_path: Path) -> None:
+def test_the_app_is_built_once_at_start(redis_url: str, tmp_path: Path) -> None:
     """Validation used to build the whole chain once more before serving: every user
     file was loaded (and logged) twice, and a Redis store's two threads leaked."""
     users = tmp_path / "users"
     users.write_text("alice:secret\n")
-    memory_threads, log = _threads_and_log(server, "memory", str(users))
+    memory_threads, log = _threads_and_log("memory", str(users))
     assert log.count(f"loaded 1 users from {users}") == 1, log
-    redis_threads, log = _threads_and_log(server, redis_url, str(users))
+    redis_threads, log = _threads_and_log(redis_url, str(users))
     assert log.count(f"loaded 1 users from {users}") == 1, log
     assert redis_threads - memory_threads == 2  # one store's writer and listener
 
@@ -235,9 +233,8 @@ def _requests_by_outcome(url: str) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("server", ["wire", "uvicorn"])
-def test_requests_are_counted_by_the_caches_outcome(server: str) -> None:
-    args = ("serve", "examples.hello:app", "--server", server, "--admin-token", "tok")
+def test_requests_are_counted_by_the_caches_outcome() -> None:
+    args = ("serve", "examples.hello:app", "--admin-token", "tok")
     with running(*args, "--log-level", "warning") as (_, url):
         before = _requests_by_outcome(url)  # the start-up probes of /private passed
         assert httpx.get(url + "/").status_code == 200
@@ -258,12 +255,11 @@ def test_the_outcome_is_never_read_from_cache_status_text() -> None:
     assert outcome("edgecache; hit; detail=stale") == "none"
 
 
-@pytest.mark.parametrize("server", ["wire", "uvicorn"])
-def test_proxy_requests_are_counted_by_the_caches_outcome(server: str) -> None:
-    """On the wire server: hits answered at once and replayed, misses, passes and
-    stale answers through the proxy's own handler."""
+def test_proxy_requests_are_counted_by_the_caches_outcome() -> None:
+    """Hits answered at once and replayed, misses, passes and stale answers through
+    the proxy's own handler."""
     with running_origin() as origin:
-        args = ("proxy", "--upstream", origin.url, "--server", server, "--admin-token", "tok")
+        args = ("proxy", "--upstream", origin.url, "--admin-token", "tok")
         with running(*args, "--log-level", "warning") as (_, url):
             before = _requests_by_outcome(url)
             statuses = [

@@ -15,9 +15,6 @@ from tests.integration.servers import free_socket
 from tests.proxy.origin import Origin, running_origin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVER = os.environ.get("EDGECACHE_TEST_SERVER", "wire")
-"""The server under every proxy process: the wire layer by default;
-``EDGECACHE_TEST_SERVER=uvicorn`` runs the same tests on the old runner."""
 
 
 def free_port() -> int:
@@ -60,7 +57,6 @@ def start_proxy(
     verify: Any = False,
 ) -> Iterator[Proxy]:
     port = free_port()
-    args = ("--server", SERVER, *args)
     log_path = str(tmp_path / f"proxy-{port}.log")
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("EDGECACHE_")}

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,3 +133,40 @@ def test_edgecache_reload_signals_the_server_of_the_pid_file(
     assert done.returncode == 0, done.stderr
     assert answer.headers.get("x-via-reload") == "1"
     assert not pid_file.exists()  # removed at exit
+
+
+def test_reload_under_load_fails_no_request_and_keeps_the_hits(
+    origin: Origin, tmp_path: Path
+) -> None:
+    config = tmp_path / "routes.toml"
+    _write(config, origin)
+    statuses: list[str] = []
+    failures: list[BaseException] = []
+    with start_proxy(tmp_path, "--config", str(config)) as proxy:
+        httpx.get(f"{proxy.url}/cached?load=1")  # stored
+
+        def load() -> None:
+            # Half on one keep-alive connection, half on a new connection each.
+            with httpx.Client(base_url=proxy.url, timeout=10) as kept:
+                for i in range(400):
+                    try:
+                        if i % 2:
+                            answer = kept.get("/cached?load=1")
+                        else:
+                            answer = httpx.get(f"{proxy.url}/cached?load=1", timeout=10)
+                        assert answer.status_code == 200
+                        statuses.append(answer.headers["cache-status"])
+                    except Exception as exc:  # counted, then asserted
+                        failures.append(exc)
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        for count in (1, 2):
+            while len(statuses) < 100 * count:
+                worker.join(0.01)
+            _reloaded(proxy, count)
+        worker.join(60)
+    assert not failures, failures[:3]
+    assert len(statuses) == 400
+    hits = sum(1 for s in statuses if s.startswith("edgecache; hit"))
+    assert hits == 400  # the cache survived both reloads: no request went upstream again

@@ -16,11 +16,9 @@ def origin() -> Iterator[Origin]:
 
 @pytest.fixture(scope="module")
 def proxy(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    """``edgecache proxy`` on the wire layer, whatever EDGECACHE_TEST_SERVER says."""
+    """``edgecache proxy`` on the wire layer, ."""
     with start_proxy(
         tmp_path_factory.mktemp("wire"),
-        "--server",
-        "wire",
         "--upstream",
         origin.url,
         "--max-body-size",
@@ -35,8 +33,6 @@ def hasty_proxy(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """The wire proxy with short deadlines, for the tests that wait for them."""
     with start_proxy(
         tmp_path_factory.mktemp("wire-hasty"),
-        "--server",
-        "wire",
         "--upstream",
         origin.url,
         "--header-timeout",

@@ -127,7 +127,7 @@ async def _load(port: int, connections: int, total: int) -> list[int]:
 
 def test_past_max_connections_new_ones_wait_in_the_backlog(origin: Origin, tmp_path: Path) -> None:
     with start_proxy(
-        tmp_path, "--server", "wire", "--upstream", origin.url, "--max-connections", "20"
+        tmp_path, "--upstream", origin.url, "--max-connections", "20"
     ) as p:
         held = [connect(p.port) for _ in range(20)]
         try:

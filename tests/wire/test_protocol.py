@@ -1,6 +1,6 @@
-"""HTTP/1.1 connection behaviour of the wire layer through ``edgecache proxy --server
-wire``, over raw sockets: pipelining, HTTP/1.0, chunked uploads, 100-continue, HEAD,
-one Date, and the deadlines (head, idle, body)."""
+"""HTTP/1.1 connection behaviour of the wire layer through ``edgecache proxy``, over raw
+sockets: pipelining, HTTP/1.0, chunked uploads, 100-continue, HEAD, one Date, and the
+deadlines (head, idle, body)."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_json_log_lines_only(origin: Origin, tmp_path: object) -> None:
     from tests.proxy.conftest import start_proxy
 
     with start_proxy(
-        tmp_path, "--server", "wire", "--upstream", origin.url, "--access-log", "json"
+        tmp_path, "--upstream", origin.url, "--access-log", "json"
     ) as p:
         httpx.get(p.url + "/echo?json=1")
         exchange_and_close(p.port, b"GET /echo HTTP/1.1\r\n\r\n")  # refused: logged too

@@ -1,5 +1,5 @@
 """RFC 9112 request rules on the wire layer, through raw sockets to a real
-``edgecache proxy --server wire``: each broken request gets its 4xx/5xx, a closed
+``edgecache proxy``: each broken request gets its 4xx/5xx, a closed
 connection (read to EOF), and nothing reaches the origin."""
 
 from __future__ import annotations

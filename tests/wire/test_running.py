@@ -29,8 +29,6 @@ def test_tls_hsts_alpn_and_redirect(origin: Origin, tmp_path: Path) -> None:
     redirect_port = free_port()
     with start_proxy(
         tmp_path,
-        "--server",
-        "wire",
         "--upstream",
         origin.url,
         "--certfile",
@@ -61,7 +59,7 @@ def test_tls_hsts_alpn_and_redirect(origin: Origin, tmp_path: Path) -> None:
 
 
 def test_workers_and_sigterm(origin: Origin, tmp_path: Path) -> None:
-    with start_proxy(tmp_path, "--server", "wire", "--upstream", origin.url, "--workers", "2") as p:
+    with start_proxy(tmp_path, "--upstream", origin.url, "--workers", "2") as p:
         assert all(httpx.get(p.url + "/echo").status_code == 200 for _ in range(10))
         p.proc.send_signal(signal.SIGTERM)
         assert p.proc.wait(40) == 0
@@ -72,7 +70,7 @@ def test_workers_and_sigterm(origin: Origin, tmp_path: Path) -> None:
 
 def test_sigterm_lets_the_request_under_way_finish(origin: Origin, tmp_path: Path) -> None:
     with start_proxy(
-        tmp_path, "--server", "wire", "--upstream", origin.url, "--read-timeout", "10"
+        tmp_path, "--upstream", origin.url, "--read-timeout", "10"
     ) as p:
         result: dict[str, Any] = {}
 
@@ -96,8 +94,6 @@ def test_access_log_names_the_authenticated_user(origin: Origin, tmp_path: Path)
     users.write_text("ops:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode() + "\n")
     with start_proxy(
         tmp_path,
-        "--server",
-        "wire",
         "--upstream",
         origin.url,
         "--auth",
