@@ -45,19 +45,22 @@ class RawH2:
         send: bool = True,
     ) -> int:
         stream_id = self.conn.get_next_available_stream_id()
-        headers = [
-            (b":method", method.encode()),
-            (b":scheme", b"https"),
-            (b":authority", b"127.0.0.1:%d" % self.port),
-            (b":path", path.encode()),
-            *(extra or []),
-        ]
+        headers = [*self.fields(path, method), *(extra or [])]
         self.conn.send_headers(stream_id, headers, end_stream=body is None)
         if body is not None:
             self.conn.send_data(stream_id, body, end_stream=True)
         if send:
             self.send()
         return stream_id
+
+    def fields(self, path: str, method: str = "GET") -> list[tuple[bytes, bytes]]:
+        """The pseudo-header fields of a request for ``path``."""
+        return [
+            (b":method", method.encode()),
+            (b":scheme", b"https"),
+            (b":authority", b"127.0.0.1:%d" % self.port),
+            (b":path", path.encode()),
+        ]
 
     def read(self, timeout: float = 5.0) -> list[Event]:
         """The events of the next bytes from the server; [] once it has closed."""

@@ -393,15 +393,7 @@ def test_unfinished_header_block_is_closed_after_header_timeout(hasty: Proxy) ->
 def test_body_that_stops_arriving_gets_408_on_its_stream(hasty: Proxy) -> None:
     with RawH2(hasty.port) as h2:
         stream_id = h2.conn.get_next_available_stream_id()
-        h2.conn.send_headers(
-            stream_id,
-            [
-                (b":method", b"POST"),
-                (b":scheme", b"https"),
-                (b":authority", b"localhost"),
-                (b":path", b"/late/echo"),
-            ],
-        )
+        h2.conn.send_headers(stream_id, h2.fields("/late/echo", "POST"))
         h2.conn.send_data(stream_id, b"a little")  # and then nothing
         h2.send()
         head = h2.until(of(ResponseReceived, stream_id), 10)
@@ -432,12 +424,7 @@ def test_priority_in_requests_is_no_flood(h2proxy: Proxy) -> None:
                 stream_id = h2.conn.get_next_available_stream_id()
                 h2.conn.send_headers(
                     stream_id,
-                    [
-                        (b":method", b"GET"),
-                        (b":scheme", b"https"),
-                        (b":authority", b"localhost"),
-                        (b":path", b"/cached"),
-                    ],
+                    h2.fields("/cached"),
                     end_stream=True,
                     priority_weight=220,
                     priority_depends_on=last,

@@ -91,10 +91,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Holding]]:
 def _post(h2: RawH2) -> int:
     h2.until(lambda e: isinstance(e, RemoteSettingsChanged) and 4 in e.changed_settings)
     stream_id = h2.conn.get_next_available_stream_id()
-    h2.conn.send_headers(
-        stream_id,
-        [(b":method", b"POST"), (b":scheme", b"https"), (b":authority", b"x"), (b":path", b"/")],
-    )
+    h2.conn.send_headers(stream_id, h2.fields("/", "POST"))
     return stream_id
 
 
