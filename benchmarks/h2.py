@@ -123,7 +123,16 @@ def main() -> None:
     for n in names:
         runs = ", ".join(f"{r['rps']:.0f}" for r in results[n])
         print(f"h2 hit {n:9s}: {rps[n]:8.0f} req/s  (runs {runs})")
-    print(f"h2 hit edgecache/nginx: {rps['edgecache'] / rps['nginx']:.2f} (goal >= {GOAL:.1f})")
+    # Each round runs the two within the same minute: its ratio is the fair one when the
+    # machine's load moves between rounds.
+    ratios = [
+        e["rps"] / n["rps"] for n, e in zip(results["nginx"], results["edgecache"], strict=True)
+    ]
+    rounds = ", ".join(f"{r:.2f}" for r in ratios)
+    print(
+        f"h2 hit edgecache/nginx: {statistics.median(ratios):.2f} (rounds {rounds}; "
+        f"goal >= {GOAL:.1f})"
+    )
 
 
 if __name__ == "__main__":
