@@ -40,14 +40,15 @@ _SSL_CTRL_SET_GROUPS_LIST = 92
 ``SSL_CTX_ctrl(ctx, SSL_CTRL_SET_GROUPS_LIST, 0, list)``, 92 (openssl/ssl.h of OpenSSL 3.0)."""
 
 
-def harden(context: ssl.SSLContext) -> ssl.SSLContext:
+def harden(context: ssl.SSLContext, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
     """TLS 1.2 at least, forward-secret AEAD ciphers (TLS 1.3 suites are fixed and
-    modern), key exchange only over X25519, P-256 or P-384, ALPN http/1.1, no
-    compression or renegotiation."""
+    modern), key exchange only over X25519, P-256 or P-384, ALPN ``alpn`` (in order of
+    preference; http/1.1 unless the server speaks more), no compression or
+    renegotiation."""
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(MODERN_CIPHERS)
     set_key_exchange_groups(context, KEY_EXCHANGE_GROUPS)
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(list(alpn))
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     return context
 

@@ -75,6 +75,20 @@ class ServerSettings:
         unit="seconds",
         at_least=0,
     )
+    http2: bool = setting(
+        True,
+        """Over TLS, offer HTTP/2 (ALPN h2, then http/1.1); off offers http/1.1 only.
+        Wire server.""",
+    )
+    http2_cleartext_port: int = setting(
+        0,
+        """Also listen on this port for HTTP/2 over plain TCP with prior knowledge (h2c,
+        no TLS, no HTTP/1.1), for a load balancer in front; 0: no. Wire server.""",
+        at_least=0,
+        at_most=65535,
+        accepted="a port number, 0 for none",
+        metavar="PORT",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self, ServerSettings)
@@ -137,6 +151,19 @@ class LimitSettings:
         """Open client connections per worker; beyond it new ones wait in the listen
         backlog instead of the process running out of files. Wire server.""",
         at_least=1,
+    )
+    http2_max_concurrent_streams: int = setting(
+        100,
+        """Streams one HTTP/2 connection may have under way, counting handlers still
+        busy for streams the client cancelled (nginx's default). Wire server.""",
+        at_least=1,
+    )
+    http2_hpack_table_size: int = setting(
+        4096,
+        "The HPACK dynamic table an HTTP/2 client may make us keep. Wire server.",
+        unit="bytes",
+        at_least=0,
+        at_most=65536,
     )
 
     def __post_init__(self) -> None:

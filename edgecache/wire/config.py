@@ -27,6 +27,10 @@ class WireConfig:
     """Strict-Transport-Security max-age added to every answer over TLS; 0: none."""
     shutdown_timeout: float = 30.0
     """On SIGTERM, in-flight requests get this long to finish."""
+    http2: bool = True
+    """TLS listeners hand a connection whose ALPN chose ``h2`` to ``wire.h2``."""
+    http2_max_concurrent_streams: int = 100
+    http2_hpack_table_size: int = 4096
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WireConfig:
@@ -41,4 +45,7 @@ class WireConfig:
             max_body_size=settings.max_body_size,
             max_connections=settings.max_connections,
             hsts=settings.hsts,
+            http2=settings.http2,
+            http2_max_concurrent_streams=settings.http2_max_concurrent_streams,
+            http2_hpack_table_size=settings.http2_hpack_table_size,
         )

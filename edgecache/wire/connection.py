@@ -27,11 +27,31 @@ from typing import Protocol
 
 import httptools
 
+from edgecache.wire.accesslog import Finished
 from edgecache.wire.config import WireConfig
 from edgecache.wire.exchange import LOW_WATER, Exchange, RawTunnel
 from edgecache.wire.framing import ALLOW, DateField, plain_answer
 from edgecache.wire.rules import Refusal, build_request
 from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone, Handler
+
+
+class Client(Protocol):
+    """What the server's sweep and shutdown ask of a client connection: this HTTP/1.1
+    one, or an HTTP/2 one (``wire.h2``)."""
+
+    deadline: float
+    body_deadline: float
+    write_deadline: float
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    @property
+    def handler(self) -> Handler: ...
+
+    def check_deadlines(self, now: float) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 class Server(Protocol):
@@ -57,14 +77,14 @@ class Server(Protocol):
     def date(self) -> DateField: ...
 
     @property
-    def connections(self) -> set[Connection]: ...
+    def connections(self) -> set[Client]: ...
 
     @property
     def tasks(self) -> set[asyncio.Task[None]]: ...
 
-    def connection_closed(self, conn: Connection) -> None: ...
+    def connection_closed(self, conn: Client) -> None: ...
 
-    def finished(self, exchange: Exchange) -> None: ...
+    def finished(self, exchange: Finished) -> None: ...
 
     def refused(self, client: tuple[str, int] | None, status: int) -> None: ...
 

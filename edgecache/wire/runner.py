@@ -3,7 +3,7 @@ with the proxy's own handler (``proxy.handler``) in front of it.
 
 The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
 It binds the listening sockets (and the redirect listener's), builds the TLS context
-(``harden``: TLS 1.2+, ALPN http/1.1), and serves in this process, or in ``workers``
+(``harden``: TLS 1.2+, ALPN h2 and http/1.1), and serves in this process, or in ``workers``
 processes sharing the sockets under a supervisor that restarts a worker that died and
 stops them all on SIGTERM. Workers are fresh interpreters (fork + exec of
 ``python -m edgecache.wire.runner``) rather than bare forks: prometheus_client picks
@@ -48,7 +48,7 @@ from edgecache.wire.server import WireServer
 log = logging.getLogger("edgecache.wire")
 
 _FDS = "_EDGECACHE_WIRE_FDS"
-"""For a worker: the inherited listening sockets, ``main[,redirect]``, and the pipe
+"""For a worker: the inherited listening sockets, ``main[,redirect][,h2c]``, and the pipe
 on which it says it is ready."""
 
 
@@ -123,7 +123,8 @@ def _raise_fd_limit(settings: Settings) -> int:
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     if not settings.certfile:
         return None
-    context = harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
+    alpn = ("h2", "http/1.1") if settings.http2 else ("http/1.1",)
+    context = harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), alpn)
     context.load_cert_chain(settings.certfile, settings.keyfile)
     return context
 
@@ -161,6 +162,8 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
+    if settings.http2_cleartext_port:
+        socks.append(_bind(settings.listen_host, settings.http2_cleartext_port))
     scheme = "https" if settings.certfile else "http"
     target = settings.upstream or app_spec or settings.config
     print(
@@ -231,11 +234,13 @@ async def _serve(
     reloader = Reloader(server, lambda fresh, store: _handler(fresh, app_spec, store), tls)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload()))
     servers = [server]
-    if len(socks) > 1:
+    if settings.redirect_http_port:
         redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
         await redirect.start()
         redirect.listen(socks[1])
         servers.append(redirect)
+    if settings.http2_cleartext_port:
+        server.listen(socks[-1], None, h2c=True)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -15,11 +15,11 @@ import logging
 import socket
 import ssl
 
-from edgecache.wire.accesslog import AccessLog
+from edgecache.wire.accesslog import AccessLog, Finished
 from edgecache.wire.config import WireConfig
-from edgecache.wire.connection import Connection
-from edgecache.wire.exchange import Exchange
+from edgecache.wire.connection import Client, Connection
 from edgecache.wire.framing import DateField
+from edgecache.wire.h2 import Http2Connection, Negotiated
 from edgecache.wire.types import Handler
 
 log = logging.getLogger("edgecache.wire")
@@ -29,12 +29,13 @@ ACCEPT_BATCH = 64
 
 
 class _Listener:
-    __slots__ = ("scheme", "sock", "ssl_context")
+    __slots__ = ("h2c", "scheme", "sock", "ssl_context")
 
-    def __init__(self, sock: socket.socket, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, sock: socket.socket, ssl_context: ssl.SSLContext | None, h2c: bool) -> None:
         self.sock = sock
         self.ssl_context = ssl_context
         self.scheme = "https" if ssl_context is not None else "http"
+        self.h2c = h2c
 
 
 class WireServer:
@@ -48,7 +49,7 @@ class WireServer:
         self.config = config or WireConfig()
         self.access_log = access_log
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self.connections: set[Connection] = set()
+        self.connections: set[Client] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.open = 0
         """Accepted connections, counting those still in their TLS handshake."""
@@ -73,9 +74,13 @@ class WireServer:
         )
         self._sweeper = self.loop.call_later(self._sweep_interval, self._sweep)
 
-    def listen(self, sock: socket.socket, ssl_context: ssl.SSLContext | None = None) -> None:
+    def listen(
+        self, sock: socket.socket, ssl_context: ssl.SSLContext | None = None, h2c: bool = False
+    ) -> None:
+        """Serve ``sock``; ``h2c``: plain HTTP/2 with prior knowledge (RFC 9113 §3.3),
+        no HTTP/1.1, for a load balancer in front."""
         sock.setblocking(False)
-        self._listeners.append(_Listener(sock, ssl_context))
+        self._listeners.append(_Listener(sock, ssl_context, h2c))
         self._resume_accepting()
 
     # -- accepting ---------------------------------------------------------------
@@ -119,7 +124,7 @@ class WireServer:
     async def _connect(self, sock: socket.socket, listener: _Listener) -> None:
         try:
             await self.loop.connect_accepted_socket(
-                lambda: Connection(self, listener.scheme),
+                lambda: self._protocol(listener),
                 sock,
                 ssl=listener.ssl_context,
                 # A TLS handshake is part of the head's deadline, not a free minute.
@@ -130,7 +135,14 @@ class WireServer:
             sock.close()
             self._released()
 
-    def connection_closed(self, conn: Connection) -> None:
+    def _protocol(self, listener: _Listener) -> Connection | Negotiated | Http2Connection:
+        if listener.h2c:
+            return Http2Connection(self, listener.scheme)
+        if listener.ssl_context is not None and self.config.http2:
+            return Negotiated(self, listener.scheme)  # HTTP/2 if ALPN says h2
+        return Connection(self, listener.scheme)
+
+    def connection_closed(self, conn: Client) -> None:
         self.connections.discard(conn)
         self._released()
 
@@ -143,7 +155,7 @@ class WireServer:
 
     # -- bookkeeping --------------------------------------------------------------
 
-    def finished(self, exchange: Exchange) -> None:
+    def finished(self, exchange: Finished) -> None:
         if self.access_log is not None:
             self.access_log.finished(exchange)
 

@@ -80,7 +80,7 @@ class Request:
         self.scheme = scheme
         """``http`` or ``https``: how the client reached us (TLS or not)."""
         self.version = version
-        """``1.0`` or ``1.1``."""
+        """``1.0``, ``1.1`` or ``2`` (HTTP/2: no upgrade, always kept alive)."""
         self.headers = headers
         self.client = client
         """The peer's (address, port); None for a unix socket."""

@@ -1,6 +1,6 @@
-"""A real browser through ``edgecache proxy --self-signed``: a page's hashed assets come
-compressed with br, a second visitor gets them from the cache, and the status page
-renders its chart (a screenshot is kept in ``.artifacts/``)."""
+"""A real browser through ``edgecache proxy --self-signed``: the page and its hashed
+assets come over HTTP/2, compressed with br, a second visitor gets them from the cache,
+and the status page renders its chart (a screenshot is kept in ``.artifacts/``)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def visit(browser: Any, url: str) -> dict[str, dict[str, str]]:
         assert page.evaluate("document.body.dataset.loaded") == "yes"  # the script ran
         color = page.evaluate("getComputedStyle(document.querySelector('h1')).color")
         assert color == "rgb(1, 2, 3)"  # the stylesheet arrived and applies
+        # Over HTTP/2 (ALPN h2), the page and every asset, as window.performance saw it.
+        protocols = page.evaluate(
+            "performance.getEntries().filter(e => e.nextHopProtocol).map(e => e.nextHopProtocol)"
+        )
+        assert protocols and set(protocols) == {"h2"}, protocols
         return {r.url.split(url.rstrip("/"), 1)[1] or "/": r.all_headers() for r in responses}
     finally:
         context.close()

@@ -65,7 +65,7 @@ def test_tls_termination_verified_by_the_client(
         assert resp.headers["strict-transport-security"] == "max-age=31536000"
         seen = dict(json_body(resp.content)["headers"])
         assert seen["x-forwarded-proto"] == "https"
-        # TLS 1.1 is refused; ALPN offers http/1.1.
+        # TLS 1.1 is refused; ALPN offers h2, then http/1.1.
         old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ca.configure_trust(old)
         with warnings.catch_warnings():
@@ -81,7 +81,7 @@ def test_tls_termination_verified_by_the_client(
             socket.create_connection(("127.0.0.1", p.port)) as raw,
             alpn.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
-            assert tls.selected_alpn_protocol() == "http/1.1"
+            assert tls.selected_alpn_protocol() == "h2"
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
         redirect = httpx.get(f"http://127.0.0.1:{redirect_port}/a?b=1")
         assert redirect.status_code == 308

@@ -50,7 +50,7 @@ def test_tls_hsts_alpn_and_redirect(origin: Origin, tmp_path: Path) -> None:
             socket.create_connection(("127.0.0.1", p.port)) as raw,
             client.wrap_socket(raw, server_hostname="localhost") as tls,
         ):
-            assert tls.selected_alpn_protocol() == "http/1.1"
+            assert tls.selected_alpn_protocol() == "h2"  # HTTP/2 is on by default
         moved = httpx.get(f"http://127.0.0.1:{redirect_port}/a?b=1")
         assert moved.status_code == 308
         assert moved.headers["location"] == f"https://127.0.0.1:{p.port}/a?b=1"
