@@ -1,0 +1,108 @@
+"""edgecache as a Django MIDDLEWARE entry: a real project (``site/``: settings.py,
+urls.py, views) under gunicorn on a free port, asked by a real HTTP client. The views
+count their calls, so the project itself tells a hit from a miss."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.servers import free_socket, wait_for_http
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pytest.importorskip("gunicorn")
+pytest.importorskip("django")
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[httpx.Client]:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.django.site.settings"}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "1", "--threads", "4", "--log-level", "warning"]
+    proc = subprocess.Popen([*command, "tests.django.site.wsgi:application"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/calls", proc)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            yield client
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def calls(client: httpx.Client, what: str) -> int:
+    counts: dict[str, int] = client.get("/calls").json()
+    return counts.get(what, 0)
+
+
+def test_a_cacheable_view_runs_once_for_two_requests(site: httpx.Client) -> None:
+    miss = site.get("/page")
+    hit = site.get("/page")
+    assert miss.text == hit.text == "page, call 1"
+    assert "stored" in miss.headers["cache-status"] and "; hit" in hit.headers["cache-status"]
+    assert int(hit.headers["age"]) >= 0 and hit.headers["cache-control"] == "max-age=60"
+    assert hit.headers["content-type"] == "text/html; charset=utf-8"
+    assert calls(site, "GET /page") == 1
+    head = site.head("/page")
+    assert (
+        head.status_code == 200 and head.content == b"" and "; hit" in head.headers["cache-status"]
+    )
+
+
+def test_an_answer_that_sets_a_cookie_is_not_stored(site: httpx.Client) -> None:
+    first, second = site.get("/cookie"), httpx.get(str(site.base_url) + "/cookie")
+    assert first.cookies["session"] == "s1" and second.cookies["session"] == "s2"
+    assert "httponly" in first.headers["set-cookie"].lower()
+    assert "hit" not in second.headers["cache-status"]
+    assert calls(site, "GET /cookie") == 2
+
+
+def test_a_post_invalidates_the_stored_answer(site: httpx.Client) -> None:
+    assert site.get("/item").text == "item, call 1"
+    assert "; hit" in site.get("/item").headers["cache-status"]
+    assert site.post("/item", content=b"x").text == "updated, call 1"
+    again = site.get("/item")
+    assert again.text == "item, call 2" and "hit" not in again.headers["cache-status"]
+    assert calls(site, "GET /item") == 2 and calls(site, "POST /item") == 1
+
+
+def test_vary_keeps_one_answer_per_language(site: httpx.Client) -> None:
+    answers = [site.get("/vary", headers={"Accept-Language": lang}) for lang in ("fr", "de", "fr")]
+    assert [a.text for a in answers] == ["language fr", "language de", "language fr"]
+    assert "; hit" in answers[2].headers["cache-status"]
+    assert "hit" not in answers[1].headers["cache-status"]
+    assert calls(site, "GET /vary") == 2
+
+
+def test_a_streamed_answer_is_stored_while_it_streams(site: httpx.Client) -> None:
+    miss, hit = site.get("/stream"), site.get("/stream")
+    assert miss.text == hit.text == "".join(f"chunk {i} of call 1\n" for i in range(5))
+    assert "; hit" in hit.headers["cache-status"]
+    assert calls(site, "GET /stream") == 1
+
+
+def test_answers_are_compressed_and_hits_keep_the_coding(site: httpx.Client) -> None:
+    br = {"Accept-Encoding": "br"}
+    miss, hit = site.get("/text", headers=br), site.get("/text", headers=br)
+    plain = site.get("/text", headers={"Accept-Encoding": "identity"})
+    assert miss.headers["content-encoding"] == hit.headers["content-encoding"] == "br"
+    assert "accept-encoding" in hit.headers["vary"].lower()
+    assert "; hit" in hit.headers["cache-status"] and "; hit" in plain.headers["cache-status"]
+    assert "content-encoding" not in plain.headers
+    assert miss.text == hit.text == plain.text and plain.text.startswith("call 1\n")
+    assert int(hit.headers["content-length"]) < len(plain.content) // 5
+    assert calls(site, "GET /text") == 1
+
+
+def test_a_disallowed_host_is_refused_before_the_cache(site: httpx.Client) -> None:
+    site.get("/page")
+    refused = site.get("/page", headers={"Host": "evil.example"})
+    assert refused.status_code == 400 and "cache-status" not in refused.headers
