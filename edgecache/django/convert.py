@@ -86,6 +86,12 @@ def set_headers(response: HttpResponseBase, pairs: Iterable[tuple[bytes, bytes]]
 
 def django_response(answer: Answer) -> HttpResponse:
     """An answer from the cache as Django's response."""
-    response = HttpResponse(answer.body, status=answer.status)
-    set_headers(response, answer.headers)
+    return plain_response(answer.status, answer.headers, answer.body)
+
+
+def plain_response(
+    status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes
+) -> HttpResponse:
+    response = HttpResponse(body, status=status)
+    set_headers(response, headers)
     return response

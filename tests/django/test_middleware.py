@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import bcrypt
 import httpx
 import pytest
 
@@ -19,12 +20,23 @@ pytest.importorskip("gunicorn")
 pytest.importorskip("django")
 
 
+USER, PASSWORD = "ops", "django-s3cret"
+
+
 @pytest.fixture(scope="module")
-def site() -> Iterator[httpx.Client]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.django.site.settings"}
+    users = tmp_path_factory.mktemp("django") / "users"
+    users.write_text(f"{USER}:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EDGECACHE_")},
+        "DJANGO_SETTINGS_MODULE": "tests.django.site.settings",
+        # An EDGECACHE_* variable beside settings.EDGECACHE, as everywhere.
+        "EDGECACHE_AUTH": f"/private/:{users}:Ops",
+        "EDGECACHE_AUTH_FAILURE_DELAY": "0",
+    }
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", "1", "--threads", "4", "--log-level", "warning"]
     proc = subprocess.Popen([*command, "tests.django.site.wsgi:application"], cwd=ROOT, env=env)
@@ -106,3 +118,19 @@ def test_a_disallowed_host_is_refused_before_the_cache(site: httpx.Client) -> No
     site.get("/page")
     refused = site.get("/page", headers={"Host": "evil.example"})
     assert refused.status_code == 400 and "cache-status" not in refused.headers
+
+
+def test_basic_auth_guards_a_path_before_the_cache(site: httpx.Client) -> None:
+    refused = site.get("/private/page")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith('Basic realm="Ops"')
+    assert calls(site, "GET /private/page") == 0  # nothing below the gate ran
+    spoofed = {"X-Remote-User": "admin"}
+    allowed = site.get("/private/page", auth=(USER, PASSWORD), headers=spoofed)
+    assert allowed.text == "user ops, header ops, authorization False"
+    # The answer is stored, and still no anonymous client gets it from the cache.
+    assert site.get("/private/page").status_code == 401
+    hit = site.get("/private/page", auth=(USER, PASSWORD))
+    assert "; hit" in hit.headers["cache-status"] and hit.text == allowed.text
+    assert site.get("/private/page", auth=(USER, "wrong")).status_code == 401
+    assert calls(site, "GET /private/page") == 1

@@ -10,4 +10,5 @@ urlpatterns = [
     path("vary", views.vary),
     path("stream", views.stream),
     path("text", views.text),
+    path("private/page", views.private),
 ]

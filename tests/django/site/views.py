@@ -68,3 +68,11 @@ def text(request: HttpRequest) -> HttpResponse:
     n = _called(request)
     body = f"call {n}\n" + "A text worth compressing, line after line.\n" * 200
     return HttpResponse(body, content_type="text/plain", headers={"Cache-Control": "max-age=60"})
+
+
+def private(request: HttpRequest) -> HttpResponse:
+    """Behind basic auth (EDGECACHE_AUTH, set by the test): shared once past the gate."""
+    _called(request)
+    user, header = request.META.get("REMOTE_USER"), request.headers.get("X-Remote-User")
+    seen = f"user {user}, header {header}, authorization {'Authorization' in request.headers}"
+    return HttpResponse(seen, headers={"Cache-Control": "public, max-age=60"})
