@@ -14,7 +14,6 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIRequest
@@ -32,6 +31,7 @@ from edgecache.django.convert import (
     settings_from_django,
 )
 from edgecache.engine import engine_for
+from edgecache.refreshing import ThreadRefresher
 from edgecache.storage import Store
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -43,8 +43,6 @@ class CacheMiddleware:
 
     sync_capable = True
     async_capable = False
-    REFRESH_THREADS = 4
-    """Background revalidations run on one bounded pool, not a thread each."""
 
     def __init__(
         self,
@@ -67,7 +65,7 @@ class CacheMiddleware:
         self.engine = engine_for(settings, store, clock, copies, {})
         self.settings = settings
         self.coalescer = ThreadCoalescer()
-        self._refresher: ThreadPoolExecutor | None = None
+        self.refresher = ThreadRefresher(self.coalescer)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         exchange = self.engine.begin(request_head(request))
@@ -153,32 +151,19 @@ class CacheMiddleware:
     def _refresh(self, request: HttpRequest, exchange: Exchange) -> None:
         """Revalidate in the background (stale-while-revalidate) with a copy of the
         request: the client's own request is finished with by then."""
-        key = exchange.request.primary_key
         if not isinstance(request, WSGIRequest):
-            return  # an ASGI request cannot be re-made here; the next request revalidates
-        if self.coalescer.in_flight(key) or self.coalescer.begin(key) is not None:
-            return
+            return  # an ASGI request cannot be made again here; the next request revalidates
         first = exchange.first
         assert isinstance(first, Upstream)
         meta = {**request.META, "wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0"}
 
-        def run() -> None:
-            try:
-                response = self._forward(
-                    WSGIRequest(meta), exchange, first, lambda: self.coalescer.end(key)
-                )
-                for _ in response if response.streaming else ():
-                    pass
-                response.close()  # Django's request_finished: database connections close
-            except Exception:
-                self.coalescer.end(key)
-                log.exception("background revalidation of %s failed", key)
+        def run(done: Callable[[], None]) -> None:
+            response = self._forward(WSGIRequest(meta), exchange, first, done)
+            for _ in response if response.streaming else ():
+                pass
+            response.close()  # Django's request_finished: database connections close
 
-        if self._refresher is None:
-            self._refresher = ThreadPoolExecutor(
-                self.REFRESH_THREADS, thread_name_prefix="edgecache-refresh"
-            )
-        self._refresher.submit(run)
+        self.refresher.start(exchange.request.primary_key, run)
 
 
 def _nothing() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import bcrypt
@@ -134,3 +135,16 @@ def test_basic_auth_guards_a_path_before_the_cache(site: httpx.Client) -> None:
     assert "; hit" in hit.headers["cache-status"] and hit.text == allowed.text
     assert site.get("/private/page", auth=(USER, "wrong")).status_code == 401
     assert calls(site, "GET /private/page") == 1
+
+
+def test_a_stale_answer_is_refreshed_in_the_background(site: httpx.Client) -> None:
+    assert site.get("/swr").text == "swr, call 1"
+    stale = site.get("/swr")  # answered at once from the cache, and a refresh queued
+    assert (
+        stale.text == "swr, call 1"
+        and "detail=stale-while-revalidate" in stale.headers["cache-status"]
+    )
+    deadline = time.monotonic() + 10
+    while calls(site, "GET /swr") < 2:  # the views ran once more, off the request path
+        assert time.monotonic() < deadline, "no background refresh"
+    assert site.get("/swr").text == "swr, call 2"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("stream", views.stream),
     path("text", views.text),
     path("private/page", views.private),
+    path("swr", views.swr),
 ]

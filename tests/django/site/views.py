@@ -76,3 +76,10 @@ def private(request: HttpRequest) -> HttpResponse:
     user, header = request.META.get("REMOTE_USER"), request.headers.get("X-Remote-User")
     seen = f"user {user}, header {header}, authorization {'Authorization' in request.headers}"
     return HttpResponse(seen, headers={"Cache-Control": "public, max-age=60"})
+
+
+def swr(request: HttpRequest) -> HttpResponse:
+    """Stale at once, and may be answered stale while it is refreshed (RFC 5861)."""
+    n = _called(request)
+    cc = "max-age=0, stale-while-revalidate=60"
+    return HttpResponse(f"swr, call {n}", headers={"Cache-Control": cc})
