@@ -18,16 +18,13 @@ from django.http import HttpRequest, HttpResponseBase
 from edgecache.django.auth import BasicAuthMiddleware
 from edgecache.django.cache import CacheMiddleware, GetResponse
 from edgecache.django.compress import CompressMiddleware
-from edgecache.django.convert import settings_from_django
+from edgecache.django.convert import SyncMiddleware, settings_from_django
 
 __all__ = ["BasicAuthMiddleware", "CacheMiddleware", "CompressMiddleware", "EdgeCacheMiddleware"]
 
 
-class EdgeCacheMiddleware:
+class EdgeCacheMiddleware(SyncMiddleware):
     """The edge chain in one MIDDLEWARE entry, from ``settings.EDGECACHE``."""
-
-    sync_capable = True
-    async_capable = False
 
     def __init__(self, get_response: GetResponse) -> None:
         settings, extra = settings_from_django()

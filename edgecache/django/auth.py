@@ -12,10 +12,10 @@ from django.http import HttpRequest, HttpResponseBase
 from edgecache.auth import Allowed, Challenge, Gate, Open, denial
 from edgecache.config import Settings
 from edgecache.django.cache import GetResponse
-from edgecache.django.convert import plain_response, settings_from_django
+from edgecache.django.convert import SyncMiddleware, plain_response, settings_from_django
 
 
-class BasicAuthMiddleware:
+class BasicAuthMiddleware(SyncMiddleware):
     """HTTP Basic authentication (RFC 7617) for the path prefixes in ``auth``.
 
     The user name reaches the views as ``REMOTE_USER`` (what Django's
@@ -23,9 +23,6 @@ class BasicAuthMiddleware:
     itself is always removed); the credentials do not, unless
     ``auth_forward_credentials``.
     """
-
-    sync_capable = True
-    async_capable = False
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from edgecache.coalesce import ThreadCoalescer
 from edgecache.config import Settings
 from edgecache.core.exchange import Exchange, Respond, Upstream
 from edgecache.django.convert import (
+    SyncMiddleware,
     django_response,
     forward_with,
     request_head,
@@ -38,11 +39,8 @@ GetResponse = Callable[[HttpRequest], HttpResponseBase]
 log = logging.getLogger("edgecache")
 
 
-class CacheMiddleware:
+class CacheMiddleware(SyncMiddleware):
     """RFC 9111 shared cache in front of Django's views, from ``settings.EDGECACHE``."""
-
-    sync_capable = True
-    async_capable = False
 
     def __init__(
         self,

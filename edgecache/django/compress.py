@@ -17,16 +17,18 @@ from edgecache.compression import ENCODINGS, Encoder, encode, make_encoder
 from edgecache.config import Settings
 from edgecache.core.compressing import Compressing, Replace, Unchanged
 from edgecache.django.cache import GetResponse
-from edgecache.django.convert import response_headers, set_headers, settings_from_django
+from edgecache.django.convert import (
+    SyncMiddleware,
+    response_headers,
+    set_headers,
+    settings_from_django,
+)
 from edgecache.metrics import BYTES_SAVED
 from edgecache.wsgi.cache import headers_from_environ
 
 
-class CompressMiddleware:
+class CompressMiddleware(SyncMiddleware):
     """Content-encodes compressible answers for clients that accept it."""
-
-    sync_capable = True
-    async_capable = False
 
     def __init__(self, get_response: GetResponse, settings: Settings | None = None) -> None:
         self.get_response = get_response

@@ -24,6 +24,14 @@ from edgecache.wsgi.cache import environ_with_headers, headers_from_environ
 SET_COOKIE = b"set-cookie"
 
 
+class SyncMiddleware:
+    """Django's flags for a middleware that runs sync only: under ASGI, Django calls it
+    in a thread."""
+
+    sync_capable = True
+    async_capable = False
+
+
 def settings_from_django() -> tuple[Settings, dict[str, Any]]:
     """The edgecache settings of ``settings.EDGECACHE`` (a dict of edgecache settings;
     unset ones come from ``EDGECACHE_*`` variables, then defaults), and the objects it

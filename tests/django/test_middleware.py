@@ -148,3 +148,22 @@ def test_a_stale_answer_is_refreshed_in_the_background(site: httpx.Client) -> No
     while calls(site, "GET /swr") < 2:  # the views ran once more, off the request path
         assert time.monotonic() < deadline, "no background refresh"
     assert site.get("/swr").text == "swr, call 2"
+
+
+def test_a_bad_setting_stops_django_at_start_naming_it() -> None:
+    start = (
+        "import django; django.setup()\n"
+        "from django.core.handlers.wsgi import WSGIHandler\n"
+        "WSGIHandler()\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EDGECACHE_")},
+        "DJANGO_SETTINGS_MODULE": "tests.django.site.settings",
+        "EDGECACHE_COMPRESS": "sometimes",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", start], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: settings.EDGECACHE:" in result.stderr
+    assert "compress" in result.stderr.splitlines()[-1]
