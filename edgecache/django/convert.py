@@ -7,11 +7,15 @@ apart and serialises only when it sends the answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from edgecache.config import Settings
@@ -22,14 +26,32 @@ from edgecache.errors import ConfigError
 from edgecache.wsgi.cache import environ_with_headers, headers_from_environ
 
 SET_COOKIE = b"set-cookie"
+GetResponse = Callable[[HttpRequest], Any]
+"""The next handler: returns an HttpResponse, or a coroutine of one in async mode."""
 
 
-class SyncMiddleware:
-    """Django's flags for a middleware that runs sync only: under ASGI, Django calls it
-    in a thread."""
+class Middleware:
+    """Django's middleware protocol in both modes: async when the handler below is (under
+    ASGI, with every middleware below async-capable), else sync. ``call`` and ``acall``
+    are the two modes; the work around them is shared."""
 
     sync_capable = True
-    async_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)  # how Django tells an async middleware
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.acall(request) if self.is_async else self.call(request)
+
+    def call(self, request: HttpRequest) -> HttpResponseBase:
+        raise NotImplementedError
+
+    async def acall(self, request: HttpRequest) -> HttpResponseBase:
+        raise NotImplementedError
 
 
 def settings_from_django() -> tuple[Settings, dict[str, Any]]:
@@ -67,6 +89,16 @@ def forward_with(request: HttpRequest, head: RequestHead, headers: Headers) -> N
         return
     request.META = environ_with_headers(request.META, headers)
     request.__dict__.pop("headers", None)  # Django's cached HttpHeaders view of META
+
+
+def request_copy(request: HttpRequest) -> HttpRequest | None:
+    """A new request like ``request`` with an empty body, for a refresh the cache makes
+    once the client's request is finished with; None for a kind unknown here."""
+    if isinstance(request, WSGIRequest):
+        return WSGIRequest({**request.META, "wsgi.input": io.BytesIO(), "CONTENT_LENGTH": "0"})
+    if isinstance(request, ASGIRequest):
+        return ASGIRequest(request.scope, io.BytesIO())
+    return None
 
 
 def response_headers(response: HttpResponseBase) -> Headers:

@@ -1,6 +1,7 @@
 """edgecache as a Django MIDDLEWARE entry: a real project (``site/``: settings.py,
-urls.py, views) under gunicorn on a free port, asked by a real HTTP client. The views
-count their calls, so the project itself tells a hit from a miss."""
+urls.py, views) on a free port under gunicorn (WSGI: the middleware runs sync) and under
+uvicorn (ASGI: it runs async), asked by a real HTTP client. The views count their
+calls, so the project itself tells a hit from a miss."""
 
 from __future__ import annotations
 
@@ -24,8 +25,21 @@ pytest.importorskip("django")
 USER, PASSWORD = "ops", "django-s3cret"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+SERVERS = {
+    "gunicorn": ["gunicorn", "--workers", "1", "--threads", "4", "--log-level", "warning"],
+    "uvicorn": ["uvicorn", "--log-level", "warning", "--lifespan", "off"],
+}
+APPS = {
+    "gunicorn": "tests.django.site.wsgi:application",
+    "uvicorn": "tests.django.site.asgi:application",
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    server = request.param
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -38,9 +52,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         "EDGECACHE_AUTH": f"/private/:{users}:Ops",
         "EDGECACHE_AUTH_FAILURE_DELAY": "0",
     }
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "1", "--threads", "4", "--log-level", "warning"]
-    proc = subprocess.Popen([*command, "tests.django.site.wsgi:application"], cwd=ROOT, env=env)
+    bind = ["--bind", f"127.0.0.1:{port}"] if server == "gunicorn" else ["--port", str(port)]
+    command = [sys.executable, "-m", *SERVERS[server], *bind, APPS[server]]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(url + "/calls", proc)
@@ -95,11 +109,14 @@ def test_vary_keeps_one_answer_per_language(site: httpx.Client) -> None:
     assert calls(site, "GET /vary") == 2
 
 
-def test_a_streamed_answer_is_stored_while_it_streams(site: httpx.Client) -> None:
-    miss, hit = site.get("/stream"), site.get("/stream")
-    assert miss.text == hit.text == "".join(f"chunk {i} of call 1\n" for i in range(5))
+@pytest.mark.parametrize("path, prefix", [("/stream", "chunk"), ("/astream", "async chunk")])
+def test_a_streamed_answer_is_stored_while_it_streams(
+    site: httpx.Client, path: str, prefix: str
+) -> None:
+    miss, hit = site.get(path), site.get(path)
+    assert miss.text == hit.text == "".join(f"{prefix} {i} of call 1\n" for i in range(5))
     assert "; hit" in hit.headers["cache-status"]
-    assert calls(site, "GET /stream") == 1
+    assert calls(site, f"GET {path}") == 1
 
 
 def test_answers_are_compressed_and_hits_keep_the_coding(site: httpx.Client) -> None:

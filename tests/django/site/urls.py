@@ -12,4 +12,5 @@ urlpatterns = [
     path("text", views.text),
     path("private/page", views.private),
     path("swr", views.swr),
+    path("astream", views.astream),
 ]

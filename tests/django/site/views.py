@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
@@ -83,3 +83,15 @@ def swr(request: HttpRequest) -> HttpResponse:
     n = _called(request)
     cc = "max-age=0, stale-while-revalidate=60"
     return HttpResponse(f"swr, call {n}", headers={"Cache-Control": cc})
+
+
+def astream(request: HttpRequest) -> StreamingHttpResponse:
+    """Streamed from an async generator (served as it is under ASGI; Django consumes
+    it first under WSGI)."""
+    n = _called(request)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(5):
+            yield f"async chunk {i} of call {n}\n".encode()
+
+    return StreamingHttpResponse(chunks(), headers={"Cache-Control": "max-age=60"})
