@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import httpx
@@ -184,3 +185,10 @@ def test_a_bad_setting_stops_django_at_start_naming_it() -> None:
     assert result.returncode != 0
     assert "ImproperlyConfigured: settings.EDGECACHE:" in result.stderr
     assert "compress" in result.stderr.splitlines()[-1]
+
+
+def test_requests_for_a_cold_page_wait_for_one_call_of_the_view(site: httpx.Client) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: site.get("/slow"), range(3)))
+    assert {a.text for a in answers} == {"slow, call 1"}
+    assert calls(site, "GET /slow") == 1

@@ -13,4 +13,5 @@ urlpatterns = [
     path("private/page", views.private),
     path("swr", views.swr),
     path("astream", views.astream),
+    path("slow", views.slow),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
@@ -95,3 +96,10 @@ def astream(request: HttpRequest) -> StreamingHttpResponse:
             yield f"async chunk {i} of call {n}\n".encode()
 
     return StreamingHttpResponse(chunks(), headers={"Cache-Control": "max-age=60"})
+
+
+def slow(request: HttpRequest) -> HttpResponse:
+    """Slow to build, so that requests arriving meanwhile queue behind this one."""
+    n = _called(request)
+    time.sleep(0.5)
+    return HttpResponse(f"slow, call {n}", headers={"Cache-Control": "max-age=60"})
