@@ -43,7 +43,7 @@ def test_the_compose_file_names_only_what_exists() -> None:
     # where it names it (relative to the edge's working directory).
     config = edge["environment"]["EDGECACHE_CONFIG"]
     assert mounts["./seed.toml"] == f"{edge['working_dir']}/{config}"
-    assert mounts["../examples/seed/build"] == f"{edge['working_dir']}/examples/seed/build"
+    assert mounts["../examples/seed/frontend"] == f"{edge['working_dir']}/examples/seed/frontend"
     assert "http://app:8000" in SEED.read_text()
 
 
@@ -76,6 +76,10 @@ def test_the_seed_route_file_serves_the_build_and_the_api(tmp_path: Path) -> Non
         ):
             api = client.get("/api/echo?x=1")
             assert api.status_code == 200 and api.json()["path"] == "/api/echo?x=1"
+            # nginx's proxy_set_header lines, without asking: Host kept, X-Forwarded-*.
+            seen = dict(api.json()["headers"])
+            assert seen["host"] == f"127.0.0.1:{p.port}"
+            assert seen["x-forwarded-for"] == "127.0.0.1" and seen["x-forwarded-proto"] == "http"
             index = client.get("/", headers={"Accept-Encoding": "br"})
             assert index.headers["content-encoding"] == "br" and '<div id="app">' in index.text
             spa = client.get("/dashboard/settings")
