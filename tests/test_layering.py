@@ -52,7 +52,7 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_faces_import_no_rule_module() -> None:
-    for face in ("asgi", "wsgi"):
+    for face in ("asgi", "wsgi", "django"):
         for path in (PACKAGE / face).glob("*.py"):
             bad = _imports(path) & RULE_MODULES
             assert not bad, f"{path.name} imports rule modules {sorted(bad)}: ask the driver"

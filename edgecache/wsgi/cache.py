@@ -13,7 +13,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from edgecache.core.headers import Headers
 from edgecache.core.model import RequestHead
 from edgecache.engine import engine_for
 from edgecache.metrics import note_outcome
+from edgecache.refreshing import ThreadRefresher
 from edgecache.storage import Store
 
 Environ = dict[str, Any]
@@ -109,9 +109,6 @@ class _ThenRun:
 class CacheMiddleware:
     """RFC 9111 shared cache in front of a WSGI app."""
 
-    REFRESH_THREADS = 4
-    """Background revalidations run on one bounded pool, not a thread each."""
-
     def __init__(
         self,
         app: WSGIApp,
@@ -128,7 +125,7 @@ class CacheMiddleware:
         self.engine = engine_for(settings, store, clock, encoded_copies, options)
         self.settings = self.engine.settings
         self.coalescer = ThreadCoalescer()
-        self._refresher: ThreadPoolExecutor | None = None
+        self.refresher = ThreadRefresher(self.coalescer)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         exchange = self.engine.begin(request_from_environ(environ))
@@ -167,36 +164,19 @@ class CacheMiddleware:
         return [answer.body] if answer.body else []
 
     def _refresh_in_background(self, environ: Environ, exchange: Exchange) -> None:
-        key = exchange.request.primary_key
-        if self.coalescer.in_flight(key) or self.coalescer.begin(key) is not None:
-            return
         first = exchange.first
         assert isinstance(first, Upstream)
         copy = dict(environ, **{"wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0"})
 
-        def run() -> None:
-            try:
-                body = self._forward(
-                    copy,
-                    lambda *a: lambda b: None,
-                    exchange,
-                    first,
-                    on_end=lambda: self.coalescer.end(key),
-                )
-                for _ in body:
-                    pass
-                close = getattr(body, "close", None)
-                if close is not None:
-                    close()
-            except Exception:
-                self.coalescer.end(key)
-                log.exception("background revalidation of %s failed", key)
+        def run(done: Callable[[], None]) -> None:
+            body = self._forward(copy, lambda *a: lambda b: None, exchange, first, on_end=done)
+            for _ in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
-        if self._refresher is None:
-            self._refresher = ThreadPoolExecutor(
-                self.REFRESH_THREADS, thread_name_prefix="edgecache-refresh"
-            )
-        self._refresher.submit(run)
+        self.refresher.start(exchange.request.primary_key, run)
 
     def _forward(
         self,
