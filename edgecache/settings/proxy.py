@@ -33,6 +33,8 @@ def parse_upstreams(text: str) -> list[tuple[str, int]]:
 
 
 def _is_upstream_url(url: str) -> bool:
+    if url.startswith("unix:"):  # an app worker's socket, as edgecache serve sets
+        return url.startswith("unix:/")
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises on a bad port
