@@ -38,6 +38,10 @@ class Replayed(NamedTuple):
 def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
     if settings.store == "disk":
         return DiskStore(settings.store_path, settings.max_bytes)
+    if settings.store == "shared":
+        from edgecache.storage.shared import SharedStore
+
+        return SharedStore(settings.store_path, settings.max_bytes, clock)
     if settings.store.startswith(REDIS_SCHEMES):
         from edgecache.storage.redis import RedisStore
         from edgecache.storage.tiered import TieredStore

@@ -17,6 +17,7 @@ copies are bounded by ``max_bytes`` too, least recently used first out.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from collections.abc import Callable
@@ -33,6 +34,18 @@ _HEAD = struct.Struct(">Qd")
 _STAMP, _BYTES = b"stamp", b"bytes"
 """Meta records: the last stamp given, and the bytes the records hold."""
 _Memo = tuple[bytes, Variants]
+_CLAIM = struct.Struct(">id")
+"""A claim's holder (pid) and the time it lapses."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class SharedStore:
@@ -45,12 +58,13 @@ class SharedStore:
             # The map is address space, not memory: room for the records, the B-tree
             # and the pages freed but not yet reusable while readers hold old ones.
             self._env = lmdb.open(
-                directory, map_size=max(4 * max_bytes, 64 * 1024**2), max_dbs=3, sync=False
+                directory, map_size=max(4 * max_bytes, 64 * 1024**2), max_dbs=4, sync=False
             )
             self._env.reader_check()  # slots left by processes that died reading
             self._records = self._env.open_db(b"records")
             self._order = self._env.open_db(b"order")
             self._meta = self._env.open_db(b"meta")
+            self._claims = self._env.open_db(b"claims")
         except lmdb.Error as exc:
             raise StorageError(f"cannot open shared store at {directory!r}: {exc}") from exc
         self._lock = threading.Lock()  # the memo: cachetools is not thread-safe
@@ -163,9 +177,47 @@ class SharedStore:
             raise StorageError(f"shared store purge failed: {exc}") from exc
         return count
 
+    # -- claims: one fetch per cold key on the machine (``shared_coalesce``) ----------
+
+    def _holder(self, txn: lmdb.Transaction, key: bytes, now: float) -> int:
+        """The live pid holding ``key``'s claim, or 0."""
+        raw = txn.get(key, db=self._claims)
+        if raw is None:
+            return 0
+        pid, until = _CLAIM.unpack(bytes(raw))
+        return pid if until > now and _alive(pid) else 0
+
+    def claim(self, key: str, until: float, now: float) -> bool:
+        try:
+            with self._env.begin(write=True) as txn:
+                holder = self._holder(txn, key.encode(), now)
+                if holder and holder != os.getpid():
+                    return False
+                txn.put(key.encode(), _CLAIM.pack(os.getpid(), until), db=self._claims)
+                return True
+        except lmdb.Error:
+            return True  # the store is failing: fetch alone rather than wait on nothing
+
+    def claimed(self, key: str, now: float) -> bool:
+        try:
+            with self._env.begin(buffers=True) as txn:
+                holder = self._holder(txn, key.encode(), now)
+        except lmdb.Error:
+            return False
+        return bool(holder) and holder != os.getpid()
+
+    def release(self, key: str) -> None:
+        try:
+            with self._env.begin(write=True) as txn:
+                raw = txn.get(key.encode(), db=self._claims)
+                if raw is not None and _CLAIM.unpack(raw)[0] == os.getpid():
+                    txn.delete(key.encode(), db=self._claims)
+        except lmdb.Error:
+            pass  # it lapses at its time
+
     def clear(self) -> None:
         with self._env.begin(write=True) as txn:
-            for db in (self._records, self._order, self._meta):
+            for db in (self._records, self._order, self._meta, self._claims):
                 txn.drop(db, delete=False)
         with self._lock:
             self._memo.clear()

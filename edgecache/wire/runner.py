@@ -29,6 +29,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -38,7 +39,7 @@ from edgecache.errors import ConfigError
 from edgecache.proxy.handler import EdgeHandler
 from edgecache.proxy.reload import Reloader
 from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
-from edgecache.proxy.tls import harden, self_signed_files
+from edgecache.proxy.tls import harden, remove_at_exit, self_signed_files
 from edgecache.proxy.traffic import CountingLog
 from edgecache.storage import Store
 from edgecache.wire.config import WireConfig
@@ -153,6 +154,7 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     _setup_logging(settings, log_level)
     preflight(settings)
     share_metrics(settings)
+    settings = share_cache(settings)
     if settings.self_signed and not settings.certfile:
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
         os.environ["EDGECACHE_CERTFILE"], os.environ["EDGECACHE_KEYFILE"] = certfile, keyfile
@@ -196,6 +198,18 @@ def _pid_file(path: str) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def share_cache(settings: Settings) -> Settings:
+    """With several workers, the memory store becomes the shared one (LMDB in a
+    folder removed at exit), so that a URL costs one miss in all and a purge reaches
+    every worker; the workers read it from the environment."""
+    if settings.workers == 1 or settings.store != "memory":
+        return settings
+    folder = tempfile.mkdtemp(prefix="edgecache-cache-")
+    remove_at_exit(folder)
+    os.environ["EDGECACHE_STORE"], os.environ["EDGECACHE_STORE_PATH"] = "shared", folder
+    return dataclasses.replace(settings, store="shared", store_path=folder)
 
 
 def serve(
@@ -302,6 +316,11 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
         except InterruptedError:
             continue
         proc = children.pop(pid, None)
+        if proc is not None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            from prometheus_client import multiprocess
+
+            # Its live gauges go; its counters stay in the sums (they happened).
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
         if proc is not None and not stopping:
             log.warning("wire: worker %d exited (%d); starting another", pid, status)
             time.sleep(0.5)
