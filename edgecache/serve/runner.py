@@ -7,7 +7,9 @@
    uvicorn + a2wsgi for WSGI apps (``wsgi_server``).
 3. The edge is ``edgecache proxy`` over those sockets (the wire layer, one cache,
    least-connections balancing), so a hit never reaches an app process; it prints
-   "ready" once it listens, which is after every worker accepts.
+   "ready" once it listens, which is after every worker accepts. ``edge_workers``
+   edge processes share the cache as ``proxy --workers`` do (each balances over every
+   app worker by its own count of requests in flight).
 4. SIGTERM/SIGINT: the edge stops accepting and finishes its requests, then the workers
    are stopped and finish theirs.
 """
@@ -80,8 +82,10 @@ def run(settings: Settings, app_spec: str, log_level: str = "info") -> int:
         # The edge processes (and any worker of theirs) rebuild settings from these.
         os.environ[ENV_PREFIX + "UPSTREAM"] = upstream
         os.environ[ENV_PREFIX + "BALANCE"] = "least-conn"
-        os.environ[ENV_PREFIX + "WORKERS"] = "1"
-        edge = dataclasses.replace(settings, upstream=upstream, balance="least-conn", workers=1)
+        os.environ[ENV_PREFIX + "WORKERS"] = str(settings.edge_workers)
+        edge = dataclasses.replace(
+            settings, upstream=upstream, balance="least-conn", workers=settings.edge_workers
+        )
         return wire.run(edge, log_level=log_level)
     finally:
         workers.stop()

@@ -309,22 +309,22 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
     if not stopping:
         print("edgecache: ready", file=sys.stderr, flush=True)
     while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        proc = children.pop(pid, None)
-        if proc is not None and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-            from prometheus_client import multiprocess
+        # Each worker is waited for by its own pid, not with os.wait(): the process
+        # may have other children (edgecache serve's app workers) that are not ours.
+        exited = [(pid, p.returncode) for pid, p in children.items() if p.poll() is not None]
+        if not exited:
+            time.sleep(0.1)
+        for pid, status in exited:
+            children.pop(pid)
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                from prometheus_client import multiprocess
 
-            # Its live gauges go; its counters stay in the sums (they happened).
-            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-        if proc is not None and not stopping:
-            log.warning("wire: worker %d exited (%d); starting another", pid, status)
-            time.sleep(0.5)
-            spawn()
+                # Its live gauges go; its counters stay in the sums (they happened).
+                multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+            if not stopping:
+                log.warning("wire: worker %d exited (%d); starting another", pid, status)
+                time.sleep(0.5)
+                spawn()
     os.close(ready_r)
     os.close(ready_w)
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serve.conftest import Served, serving, wait_for_line
 
@@ -33,8 +34,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_one_cold_url_costs_one_app_call_and_a_purge_one_more(tmp_path: Path, app: str) -> None:
-    with serving(tmp_path, app, "--workers", "3") as served:
+@pytest.mark.parametrize("edges", ["1", "2"], ids=["one-edge", "two-edges-sharing"])
+def test_one_cold_url_costs_one_app_call_and_a_purge_one_more(
+    tmp_path: Path, app: str, edges: str
+) -> None:
+    with serving(tmp_path, app, "--workers", "3", "--edge-workers", edges) as served:
         with ThreadPoolExecutor(30) as pool:
             answers = list(pool.map(_get, [served.url + "/cached"] * 30))
         assert [a.status_code for a in answers] == [200] * 30
