@@ -10,7 +10,9 @@
    "ready" once it listens, which is after every worker accepts. ``edge_workers``
    edge processes share the cache as ``proxy --workers`` do (each balances over every
    app worker by its own count of requests in flight).
-4. SIGTERM/SIGINT: the edge stops accepting and finishes its requests, then the workers
+4. SIGHUP: the app workers are replaced one by one, each new one accepting before the
+   old one drains (``AppWorkers.reload``): new app code with no request refused.
+5. SIGTERM/SIGINT: the edge stops accepting and finishes its requests, then the workers
    are stopped and finish theirs.
 """
 
@@ -19,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from edgecache.apps import load_app
@@ -78,6 +82,11 @@ def run(settings: Settings, app_spec: str, log_level: str = "info") -> int:
     )
     try:
         workers.start()
+        # SIGHUP: new app workers replace the old ones, without a gap (off the loop).
+        signal.signal(
+            signal.SIGHUP,
+            lambda signum, frame: threading.Thread(target=workers.reload, daemon=True).start(),
+        )
         upstream = ",".join(workers.upstreams)
         # The edge processes (and any worker of theirs) rebuild settings from these.
         os.environ[ENV_PREFIX + "UPSTREAM"] = upstream

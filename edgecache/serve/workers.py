@@ -8,7 +8,7 @@ requests the dead worker had taken fail (the edge answers those 502).
 
 Workers run in their own session, so a terminal's Ctrl-C reaches the edge alone: the
 edge finishes its requests first, then stops the workers (``stop``), which finish
-theirs.
+theirs. ``reload`` (SIGHUP) replaces them one by one, the new before the old goes.
 """
 
 from __future__ import annotations
@@ -45,11 +45,17 @@ START_TIMEOUT = 60.0
 class _Slot:
     index: int
     path: str
+    """The edge connects here: a second name (hard link) of the socket the worker
+    has, because gunicorn's arbiter unlinks the name it was bound to when it stops,
+    and the next worker must still be reachable."""
     sock: socket.socket
     proc: subprocess.Popen[bytes] | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     failed: str = ""
     restarts: int = 0
+    successor: subprocess.Popen[bytes] | None = None
+    """A worker started by ``reload``, already accepting, that takes over once
+    ``proc`` has drained and exited."""
 
 
 class AppWorkers:
@@ -74,11 +80,13 @@ class AppWorkers:
         return [slot.proc.pid for slot in self.slots if slot.proc is not None]
 
     def _bind(self, index: int) -> _Slot:
-        path = os.path.join(self.folder, f"app-{index}.sock")
+        bound = os.path.join(self.folder, f"app-{index}.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(path)
+        sock.bind(bound)
         sock.listen(1024)
         sock.set_inheritable(True)
+        path = os.path.join(self.folder, f"edge-{index}.sock")
+        os.link(bound, path)
         return _Slot(index, path, sock)
 
     def start(self) -> None:
@@ -116,13 +124,18 @@ class AppWorkers:
         """The slot's thread: run a worker, and another whenever one exits."""
         delay = BACKOFF_FIRST
         while not self._stopping.is_set():
-            proc, ready_r = self._spawn(slot)
-            slot.proc = proc
             started = time.monotonic()
-            ready = self._await_ready(slot, proc, ready_r)
+            if slot.successor is not None:  # reloaded: the new one accepts already
+                proc, slot.successor, ready = slot.successor, None, True
+            else:
+                proc, ready_r = self._spawn(slot)
+                ready = self._await_ready(slot, proc, ready_r)
+            slot.proc = proc
             status = proc.wait()
             if self._stopping.is_set():
                 return
+            if slot.successor is not None:
+                continue
             if not slot.ready.is_set():  # never got going: a broken app, do not loop
                 slot.failed = f"exited while starting (status {status})"
                 return
@@ -154,20 +167,38 @@ class AppWorkers:
         finally:
             os.close(ready_r)
 
+    def reload(self) -> None:
+        """Replace every worker, one slot at a time, with no gap: the new process
+        accepts on the slot's socket before the old one is told to drain and exit
+        (SIGHUP to the edge; new code or settings of the app are picked up)."""
+        for slot in self.slots:
+            old = slot.proc
+            proc, ready_r = self._spawn(slot)
+            if not self._await_ready(slot, proc, ready_r):
+                log.error("serve: a new worker %d did not start; keeping the old one", slot.index)
+                proc.kill()
+                proc.wait()
+                continue
+            slot.successor = proc
+            if old is not None and old.poll() is None:
+                old.send_signal(signal.SIGTERM)
+            while slot.successor is proc and not self._stopping.wait(0.05):
+                pass  # the slot's thread adopts it once the old one has exited
+        log.warning("serve: app workers reloaded")
+
     def stop(self) -> None:
         """SIGTERM every worker and wait for them (they finish what they took)."""
         self._stopping.set()
-        for slot in self.slots:
-            if slot.proc is not None and slot.proc.poll() is None:
-                slot.proc.send_signal(signal.SIGTERM)
-        for slot in self.slots:
-            if slot.proc is None:
-                continue
+        procs = [p for s in self.slots for p in (s.proc, s.successor) if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             try:
-                slot.proc.wait(GRACE + 5)
+                proc.wait(GRACE + 5)
             except subprocess.TimeoutExpired:
-                slot.proc.kill()
-                slot.proc.wait()
+                proc.kill()
+                proc.wait()
         for thread in self._threads:
             thread.join(1)
         for slot in self.slots:

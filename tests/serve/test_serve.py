@@ -71,6 +71,29 @@ def test_a_killed_worker_is_replaced_and_only_its_request_fails(tmp_path: Path, 
         assert "Traceback" not in served.log()
 
 
+def _three_pids(served: Served, pool: ThreadPoolExecutor) -> set[int]:
+    """The workers that answer three slow requests at once (three URLs: no coalescing)."""
+    started = len(served.calls("/slow"))
+    answers = list(pool.map(_get, [f"{served.url}/slow?{time.time()}-{i}" for i in range(3)]))
+    assert [a.status_code for a in answers] == [200] * 3
+    return {pid for _, pid in served.calls("/slow")[started:]}
+
+
+def test_sighup_replaces_every_worker_and_refuses_no_request(tmp_path: Path, app: str) -> None:
+    env = {"SERVE_TEST_SLOW": "0.3"}
+    with serving(tmp_path, app, "--workers", "3", env=env) as served, ThreadPoolExecutor(3) as pool:
+        before = _three_pids(served, pool)
+        assert len(before) == 3
+        served.proc.send_signal(signal.SIGHUP)
+        statuses = []
+        while "app workers reloaded" not in served.log():
+            statuses.append(_get(served.url + "/pid").status_code)
+        assert statuses and set(statuses) == {200}
+        after = _three_pids(served, pool)
+        assert len(after) == 3 and not after & before
+        assert served.proc.poll() is None
+
+
 def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, app: str) -> None:
     with serving(tmp_path, app, "--workers", "3") as served, ThreadPoolExecutor(1) as pool:
         slow = pool.submit(_get, served.url + "/slow")
