@@ -224,3 +224,38 @@ def test_shared_store_writes_and_purges_reach_the_other_processes(tmp_path: Path
     assert other("purge") == "1"
     assert s.get("k") is None
     s.close()
+
+
+_CLAIMER = """
+import sys, time
+from edgecache.storage.shared import SharedStore
+s = SharedStore(sys.argv[1], 10 * 1024**2, time.time)
+print(s.claim("k", time.time() + 60, time.time()), flush=True)
+if sys.argv[2] == "hold":
+    time.sleep(30)
+"""
+
+
+def test_shared_claims_one_live_holder_on_the_machine(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = str(tmp_path / "shared")
+    s = _shared(path, clock=time.time)
+    command = [sys.executable, "-c", _CLAIMER, path, "hold"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+            assert s.claimed("k", time.time())
+            assert not s.claim("k", time.time() + 60, time.time())
+            s.release("k")  # not ours: stays
+            assert s.claimed("k", time.time())
+        finally:
+            holder.kill()
+    # The holder died with its claim: the next process may lead at once.
+    assert not s.claimed("k", time.time())
+    assert s.claim("k", time.time() + 60, time.time())
+    assert not s.claimed("k", time.time())  # this process's own claim is no reason to wait
+    s.release("k")
+    s.close()
