@@ -3,7 +3,8 @@ page, in one run: the servers (and their app workers) on core 0, wrk on core 1.
 
 - gunicorn alone, 2 sync workers (no cache: every request runs the app);
 - nginx (1 worker, ``proxy_cache``) in front of the same gunicorn;
-- ``edgecache serve --workers 2`` (2 gunicorn sync workers behind one edge);
+- ``edgecache serve --workers 2`` (2 gunicorn sync workers behind one edge), and the
+  same with the workers under uvicorn + a2wsgi (keep-alive from the edge);
 - goal: serve's hits >= nginx + gunicorn's, and misses >= 0.8x theirs;
 - ``edgecache proxy`` in front of gunicorn: ``--workers 2`` (the shared store) against
   one process with the memory store, hits only: the shared cache's hit cost.
@@ -38,9 +39,9 @@ def gunicorn(core: int = 0) -> contextlib.AbstractContextManager[int]:
 
 
 @contextlib.contextmanager
-def serve(core: int = 0) -> Iterator[int]:
+def serve(*extra: str, core: int = 0) -> Iterator[int]:
     port = free_port()
-    args = ["edgecache", "serve", SPEC, "--workers", "2", "--port", str(port)]
+    args = ["edgecache", "serve", SPEC, "--workers", "2", "--port", str(port), *extra]
     with pinned_module([*args, "--access-log", "off", "--log-level", "warning"], port, core):
         yield port
 
@@ -68,6 +69,8 @@ def main() -> None:
             proxy_two = measure(proxy, seconds)[0]
     with serve() as port:
         rows["edgecache serve --workers 2"] = measure(port, seconds)
+    with serve("--wsgi-server", "uvicorn") as port:
+        rows["  the same, uvicorn + a2wsgi"] = measure(port, seconds)
     base_hits, base_misses = rows["nginx proxy_cache + gunicorn"]
     print(f"{'':34} {'hits/s':>9} {'x nginx':>8} {'misses/s':>9} {'x nginx':>8}")
     for name, (hits, misses) in rows.items():
