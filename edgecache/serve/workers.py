@@ -54,8 +54,10 @@ class _Slot:
     failed: str = ""
     restarts: int = 0
     successor: subprocess.Popen[bytes] | None = None
-    """A worker started by ``reload``, already accepting, that takes over once
-    ``proc`` has drained and exited."""
+    """A worker started on reload, already accepting, that takes over once ``proc``
+    has drained and exited."""
+    reload: threading.Event = field(default_factory=threading.Event)
+    reloaded: threading.Event = field(default_factory=threading.Event)
 
 
 class AppWorkers:
@@ -121,17 +123,19 @@ class AppWorkers:
         return proc, ready_r
 
     def _keep(self, slot: _Slot) -> None:
-        """The slot's thread: run a worker, and another whenever one exits."""
+        """The slot's thread: run a worker, and another whenever one exits. It alone
+        starts the slot's processes: they die with the thread that started them."""
         delay = BACKOFF_FIRST
         while not self._stopping.is_set():
             started = time.monotonic()
             if slot.successor is not None:  # reloaded: the new one accepts already
                 proc, slot.successor, ready = slot.successor, None, True
+                slot.reloaded.set()
             else:
                 proc, ready_r = self._spawn(slot)
                 ready = self._await_ready(slot, proc, ready_r)
             slot.proc = proc
-            status = proc.wait()
+            status = self._wait(slot, proc)
             if self._stopping.is_set():
                 return
             if slot.successor is not None:
@@ -153,6 +157,27 @@ class AppWorkers:
                 return
             delay = min(delay * 2, BACKOFF_MAX)
 
+    def _wait(self, slot: _Slot, proc: subprocess.Popen[bytes]) -> int:
+        """Until ``proc`` exits; on a reload request, start its successor first."""
+        while True:
+            try:
+                return proc.wait(0.1)
+            except subprocess.TimeoutExpired:
+                if slot.reload.is_set():
+                    slot.reload.clear()
+                    self._replace(slot, proc)
+
+    def _replace(self, slot: _Slot, old: subprocess.Popen[bytes]) -> None:
+        new, ready_r = self._spawn(slot)
+        if not self._await_ready(slot, new, ready_r):
+            log.error("serve: a new worker %d did not start; keeping the old one", slot.index)
+            new.kill()
+            new.wait()
+            slot.reloaded.set()
+            return
+        slot.successor = new
+        old.send_signal(signal.SIGTERM)  # it drains; _keep adopts the new one then
+
     @staticmethod
     def _await_ready(slot: _Slot, proc: subprocess.Popen[bytes], ready_r: int) -> bool:
         try:
@@ -172,18 +197,11 @@ class AppWorkers:
         accepts on the slot's socket before the old one is told to drain and exit
         (SIGHUP to the edge; new code or settings of the app are picked up)."""
         for slot in self.slots:
-            old = slot.proc
-            proc, ready_r = self._spawn(slot)
-            if not self._await_ready(slot, proc, ready_r):
-                log.error("serve: a new worker %d did not start; keeping the old one", slot.index)
-                proc.kill()
-                proc.wait()
-                continue
-            slot.successor = proc
-            if old is not None and old.poll() is None:
-                old.send_signal(signal.SIGTERM)
-            while slot.successor is proc and not self._stopping.wait(0.05):
-                pass  # the slot's thread adopts it once the old one has exited
+            slot.reloaded.clear()
+            slot.reload.set()  # the slot's thread does it (see _keep)
+            while not slot.reloaded.wait(0.1):
+                if self._stopping.is_set():
+                    return
         log.warning("serve: app workers reloaded")
 
     def stop(self) -> None:

@@ -91,6 +91,9 @@ def test_sighup_replaces_every_worker_and_refuses_no_request(tmp_path: Path, app
         assert statuses and set(statuses) == {200}
         after = _three_pids(served, pool)
         assert len(after) == 3 and not after & before
+        # The new workers stay (none dies with the thread that asked for the reload).
+        assert _three_pids(served, pool) == after
+        assert "restarting" not in served.log()
         assert served.proc.poll() is None
 
 
