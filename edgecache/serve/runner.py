@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import Any
@@ -82,19 +81,21 @@ def run(settings: Settings, app_spec: str, log_level: str = "info") -> int:
     )
     try:
         workers.start()
-        # SIGHUP: new app workers replace the old ones, without a gap (off the loop).
-        signal.signal(
-            signal.SIGHUP,
-            lambda signum, frame: threading.Thread(target=workers.reload, daemon=True).start(),
-        )
         upstream = ",".join(workers.upstreams)
         # The edge processes (and any worker of theirs) rebuild settings from these.
         os.environ[ENV_PREFIX + "UPSTREAM"] = upstream
         os.environ[ENV_PREFIX + "BALANCE"] = "least-conn"
         os.environ[ENV_PREFIX + "WORKERS"] = str(settings.edge_workers)
+        os.environ.pop(ENV_PREFIX + "CONFIG", None)  # a route file is the proxy's, not ours
         edge = dataclasses.replace(
             settings, upstream=upstream, balance="least-conn", workers=settings.edge_workers
         )
-        return wire.run(edge, log_level=log_level)
+        # SIGHUP: the edge reloads in place, and new app workers replace the old ones
+        # without a gap (in a thread: the replacement waits for each to accept).
+        return wire.run(
+            edge,
+            log_level=log_level,
+            on_reload=lambda: threading.Thread(target=workers.reload, daemon=True).start(),
+        )
     finally:
         workers.stop()

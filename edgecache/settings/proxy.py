@@ -1,5 +1,5 @@
 """``edgecache proxy``'s own settings: the upstreams, balancing, health and forwarding.
-``edgecache serve`` runs an app in-process and takes none of them."""
+``edgecache serve`` sets them itself, to its app workers' unix sockets."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _is_network(text: str) -> bool:
 
 @dataclass(frozen=True)
 class ProxySettings:
-    """Where edgecache proxy sends requests, and how (serve has none of these)."""
+    """Where edgecache proxy sends requests, and how (serve sets them: its app workers)."""
 
     upstream: str = setting(
         "",

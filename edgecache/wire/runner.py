@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from edgecache.config import Settings
@@ -149,8 +149,15 @@ def _handler(
     )
 
 
-def run(settings: Settings, app_spec: str | None = None, log_level: str = "info") -> int:
-    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
+def run(
+    settings: Settings,
+    app_spec: str | None = None,
+    log_level: str = "info",
+    on_reload: Callable[[], None] | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s).
+    ``on_reload`` is called on SIGHUP too, beside the reload in place (serve's app
+    workers are replaced then); it must return at once."""
     _setup_logging(settings, log_level)
     preflight(settings)
     share_metrics(settings)
@@ -176,9 +183,9 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     )
     with _pid_file(settings.pid_file):
         if settings.workers == 1:
-            serve(settings, app_spec, socks, None)
+            serve(settings, app_spec, socks, None, on_reload)
         else:
-            _supervise(settings, socks)
+            _supervise(settings, socks, on_reload)
     return 0
 
 
@@ -217,6 +224,7 @@ def serve(
     app_spec: str | None,
     socks: list[socket.socket],
     ready_fd: int | None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
     """One process's server (and redirect listener) on uvloop, until SIGTERM."""
     import uvloop
@@ -225,7 +233,7 @@ def serve(
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(settings, app_spec, socks, ready_fd, cap))
+        loop.run_until_complete(_serve(settings, app_spec, socks, ready_fd, cap, on_reload))
     finally:
         loop.close()
 
@@ -236,6 +244,7 @@ async def _serve(
     socks: list[socket.socket],
     ready_fd: int | None,
     cap: int,
+    on_reload: Callable[[], None] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     config = dataclasses.replace(WireConfig.from_settings(settings), max_connections=cap)
@@ -246,7 +255,17 @@ async def _serve(
     tls = _tls_context(settings)
     server.listen(socks[0], tls)
     reloader = Reloader(server, lambda fresh, store: _handler(fresh, app_spec, store), tls)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload()))
+
+    reloads: set[asyncio.Task[bool]] = set()  # held until done (the loop keeps weak refs)
+
+    def reload() -> None:
+        task = loop.create_task(reloader.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+        if on_reload is not None:
+            on_reload()
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     servers = [server]
     if settings.redirect_http_port:
         redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
@@ -270,7 +289,9 @@ async def _serve(
 # -- several workers -----------------------------------------------------------------
 
 
-def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
+def _supervise(
+    settings: Settings, socks: list[socket.socket], on_reload: Callable[[], None] | None
+) -> None:
     """Start the workers, restart one that dies, stop them all on SIGTERM/SIGINT."""
     stopping = False
     children: dict[int, subprocess.Popen[bytes]] = {}
@@ -294,6 +315,8 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
     def reload(signum: int, frame: Any) -> None:
         for proc in children.values():  # each worker reloads itself, keeping its cache
             proc.send_signal(signal.SIGHUP)
+        if on_reload is not None:
+            on_reload()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
