@@ -1,5 +1,6 @@
-"""``edgecache proxy|serve``: the edge chain (``build_app``) on the wire layer, on uvloop,
-with the proxy's own handler (``proxy.handler``) in front of it.
+"""``edgecache proxy`` (and the edge of ``edgecache serve``, in front of its app
+workers): the edge chain (``build_app``) on the wire layer, on uvloop, with the proxy's
+own handler (``proxy.handler``) in front of it.
 
 The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
 It binds the listening sockets (and the redirect listener's), builds the TLS context
@@ -38,7 +39,7 @@ from edgecache.config import Settings
 from edgecache.errors import ConfigError
 from edgecache.proxy.handler import EdgeHandler
 from edgecache.proxy.reload import Reloader
-from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
+from edgecache.proxy.server import build_app, preflight, share_metrics
 from edgecache.proxy.tls import harden, remove_at_exit, self_signed_files
 from edgecache.proxy.traffic import CountingLog
 from edgecache.storage import Store
@@ -130,12 +131,8 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _handler(
-    settings: Settings, app_spec: str | None, store: Store | None = None
-) -> EdgeHandler:
-    from edgecache.apps import load_app
-
-    app = build_app(settings, load_app(app_spec) if app_spec else None, store=store)
+def _handler(settings: Settings, store: Store | None = None) -> EdgeHandler:
+    app = build_app(settings, store=store)
     # What is built now lives as long as the process: keep the collector from walking
     # it again and again, and collect young garbage less often (measured on the miss
     # path under uvicorn: +5% requests/s, p99 21 ms -> 9 ms).
@@ -144,14 +141,13 @@ def _handler(
     gc.set_threshold(7000, 20, 20)
     return EdgeHandler(
         app,
-        lifespan="on" if not app_spec else "auto",
+        lifespan="on",
         server=(settings.listen_host, settings.listen_port),
     )
 
 
 def run(
     settings: Settings,
-    app_spec: str | None = None,
     log_level: str = "info",
     on_reload: Callable[[], None] | None = None,
 ) -> int:
@@ -166,15 +162,13 @@ def run(
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
         os.environ["EDGECACHE_CERTFILE"], os.environ["EDGECACHE_KEYFILE"] = certfile, keyfile
         settings = Settings.from_env()
-    if app_spec:
-        os.environ[APP_VARIABLE] = app_spec
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
     if settings.http2_cleartext_port:
         socks.append(_bind(settings.listen_host, settings.http2_cleartext_port))
     scheme = "https" if settings.certfile else "http"
-    target = settings.upstream or app_spec or settings.config
+    target = settings.upstream or settings.config
     print(
         f"edgecache: {scheme}://{settings.listen_host}:{settings.listen_port} -> {target} "
         f"({settings.store} cache, {settings.workers} worker(s), wire server)",
@@ -183,7 +177,7 @@ def run(
     )
     with _pid_file(settings.pid_file):
         if settings.workers == 1:
-            serve(settings, app_spec, socks, None, on_reload)
+            serve(settings, socks, None, on_reload)
         else:
             _supervise(settings, socks, on_reload)
     return 0
@@ -221,7 +215,6 @@ def share_cache(settings: Settings) -> Settings:
 
 def serve(
     settings: Settings,
-    app_spec: str | None,
     socks: list[socket.socket],
     ready_fd: int | None,
     on_reload: Callable[[], None] | None = None,
@@ -233,14 +226,13 @@ def serve(
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(settings, app_spec, socks, ready_fd, cap, on_reload))
+        loop.run_until_complete(_serve(settings, socks, ready_fd, cap, on_reload))
     finally:
         loop.close()
 
 
 async def _serve(
     settings: Settings,
-    app_spec: str | None,
     socks: list[socket.socket],
     ready_fd: int | None,
     cap: int,
@@ -250,11 +242,11 @@ async def _serve(
     config = dataclasses.replace(WireConfig.from_settings(settings), max_connections=cap)
     # Counts every answer (the status page), with or without an admin token or a log.
     access = CountingLog(settings.access_log)
-    server = WireServer(_handler(settings, app_spec), config, access)
+    server = WireServer(_handler(settings), config, access)
     await server.start()
     tls = _tls_context(settings)
     server.listen(socks[0], tls)
-    reloader = Reloader(server, lambda fresh, store: _handler(fresh, app_spec, store), tls)
+    reloader = Reloader(server, _handler, tls)
 
     reloads: set[asyncio.Task[bool]] = set()  # held until done (the loop keeps weak refs)
 
@@ -357,7 +349,7 @@ def _worker_main() -> None:
     socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
     settings = Settings.from_env(warn_unknown=False)  # the supervisor warned
     _setup_logging(settings, settings.log_level)
-    serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
+    serve(settings, socks, int(ready_text))
 
 
 if __name__ == "__main__":
