@@ -71,28 +71,36 @@ def test_a_killed_worker_is_replaced_and_only_its_request_fails(tmp_path: Path, 
         assert "Traceback" not in served.log()
 
 
-def _three_pids(served: Served, pool: ThreadPoolExecutor) -> set[int]:
-    """The workers that answer three slow requests at once (three URLs: no coalescing)."""
+def _three_pids(served: Served, pool: ThreadPoolExecutor, count: int = 3) -> set[int]:
+    """The workers that answer ``count`` slow requests at once (as many URLs: no
+    coalescing). Each edge balances by its own counts: with two edges, 9 requests
+    put at least 5 on one of them, so that one uses all three workers."""
     started = len(served.calls("/slow"))
-    answers = list(pool.map(_get, [f"{served.url}/slow?{time.time()}-{i}" for i in range(3)]))
-    assert [a.status_code for a in answers] == [200] * 3
+    urls = [f"{served.url}/slow?{time.time()}-{i}" for i in range(count)]
+    answers = list(pool.map(_get, urls))
+    assert [a.status_code for a in answers] == [200] * count
     return {pid for _, pid in served.calls("/slow")[started:]}
 
 
-def test_sighup_replaces_every_worker_and_refuses_no_request(tmp_path: Path, app: str) -> None:
+@pytest.mark.parametrize("edges", ["1", "2"], ids=["one-edge", "two-edges"])
+def test_sighup_replaces_every_worker_and_refuses_no_request(
+    tmp_path: Path, app: str, edges: str
+) -> None:
     env = {"SERVE_TEST_SLOW": "0.3"}
-    with serving(tmp_path, app, "--workers", "3", env=env) as served, ThreadPoolExecutor(3) as pool:
-        before = _three_pids(served, pool)
+    args = ("--workers", "3", "--edge-workers", edges)
+    count = 3 if edges == "1" else 9
+    with serving(tmp_path, app, *args, env=env) as served, ThreadPoolExecutor(count) as pool:
+        before = _three_pids(served, pool, count)
         assert len(before) == 3
         served.proc.send_signal(signal.SIGHUP)
         statuses = []
         while "app workers reloaded" not in served.log():
             statuses.append(_get(served.url + "/pid").status_code)
         assert statuses and set(statuses) == {200}
-        after = _three_pids(served, pool)
+        after = _three_pids(served, pool, count)
         assert len(after) == 3 and not after & before
         # The new workers stay (none dies with the thread that asked for the reload).
-        assert _three_pids(served, pool) == after
+        assert _three_pids(served, pool, count) == after
         assert "restarting" not in served.log()
         assert served.proc.poll() is None
 
