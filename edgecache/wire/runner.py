@@ -300,9 +300,7 @@ def _supervise(
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
-        stopping = True
-        for proc in children.values():
-            proc.send_signal(signal.SIGTERM)
+        stopping = True  # the loop below tells every worker, those starting too
 
     def reload(signum: int, frame: Any) -> None:
         for proc in children.values():  # each worker reloads itself, keeping its cache
@@ -323,7 +321,14 @@ def _supervise(
             break  # one died before it was ready: the loop below starts another
     if not stopping:
         print("edgecache: ready", file=sys.stderr, flush=True)
+    told: set[int] = set()
     while children:
+        if stopping:
+            # Here, not in the handler: a SIGTERM that came while a replacement was
+            # being started reaches it too (the handler saw the workers of its moment).
+            for pid in children.keys() - told:
+                children[pid].send_signal(signal.SIGTERM)
+                told.add(pid)
         # Each worker is waited for by its own pid, not with os.wait(): the process
         # may have other children (edgecache serve's app workers) that are not ours.
         exited = [(pid, p.returncode) for pid, p in children.items() if p.poll() is not None]
@@ -339,7 +344,8 @@ def _supervise(
             if not stopping:
                 log.warning("wire: worker %d exited (%d); starting another", pid, status)
                 time.sleep(0.5)
-                spawn()
+                if not stopping:
+                    spawn()
     os.close(ready_r)
     os.close(ready_w)
 
