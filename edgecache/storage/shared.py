@@ -51,6 +51,10 @@ def _alive(pid: int) -> bool:
 class SharedStore:
     """LMDB at ``directory`` (created when missing), shared by every process opening it."""
 
+    keeps_tuples = True
+    """``get`` returns the very tuple it returned before while the record is unchanged
+    (so the engine may replay a hit from it)."""
+
     def __init__(self, directory: str, max_bytes: int, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._max_bytes = max_bytes
