@@ -26,8 +26,12 @@ install: $(VENV)/.dev
 proxy: $(VENV)/.run
 	$(BIN)/edgecache proxy --upstream $(UPSTREAM)
 
+# The edge in front of $(WORKERS) app processes on unix sockets: gunicorn workers for a
+# WSGI app, uvicorn workers for an ASGI one (e.g. APP=examples.starlette_app:app).
+APP ?= examples.flask_app:app
+WORKERS ?= 2
 serve: $(VENV)/.run
-	$(BIN)/edgecache serve examples.hello:app
+	$(BIN)/edgecache serve $(APP) --workers $(WORKERS)
 
 # Debian tools some tests use: htpasswd (hashes made by the real tool), redis-server
 # (the shared store) and chromium (tests/browser, driven by Playwright). Installed when

@@ -16,13 +16,11 @@ import sys
 from collections.abc import Callable
 
 from edgecache import __version__
-from edgecache.apps import load_app
 from edgecache.auth import update_htpasswd
 from edgecache.config import GROUPS, Settings
 from edgecache.errors import ConfigError
 from edgecache.explain_cli import add_explain_command
 from edgecache.settings.flags import VALUES_HELP, add_setting_flags, flag_variables
-from edgecache.stack import detect_interface
 
 
 def export_settings(args: argparse.Namespace) -> Settings:
@@ -44,14 +42,13 @@ def _proxy(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from edgecache.wire.runner import run
+    from edgecache.serve.runner import run
 
     settings = export_settings(args)
-    detect_interface(load_app(args.app))  # fail here, clearly, before any server starts
     return run(
         # The proxy's own settings (variables can still set them) do not apply to an app.
         dataclasses.replace(settings, upstream="", config=""),
-        app_spec=args.app,
+        args.app,
         log_level=settings.log_level,
     )
 

@@ -38,6 +38,10 @@ class Replayed(NamedTuple):
 def make_store(settings: Settings, clock: Callable[[], float]) -> Store:
     if settings.store == "disk":
         return DiskStore(settings.store_path, settings.max_bytes)
+    if settings.store == "shared":
+        from edgecache.storage.shared import SharedStore
+
+        return SharedStore(settings.store_path, settings.max_bytes, clock)
     if settings.store.startswith(REDIS_SCHEMES):
         from edgecache.storage.redis import RedisStore
         from edgecache.storage.tiered import TieredStore
@@ -113,8 +117,11 @@ class Engine:
         self._passes = _RecentPasses(settings.pass_memory)
         self._replays: dict[Hashable, tuple[Replay, str]] = {}
         # Only the memory store hands out the very tuple it keeps, which is how a replay
-        # knows nothing changed; others (disk, Redis) decode a new one per read.
-        self._replayable = isinstance(self.store, MemoryStore)
+        # knows nothing changed, and the shared one while a record is unchanged (its
+        # ``keeps_tuples``); others (disk, Redis) decode a new one per read.
+        self._replayable = isinstance(self.store, MemoryStore) or getattr(
+            self.store, "keeps_tuples", False
+        )
         self.not_stored = NotStoredMemory()
         """Why each URL's last answer was not stored, for explain (issue 16)."""
         # Hit-path metrics cost a lock per request: kept only when they can be read.

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from edgecache.asgi.types import ASGIApp, Message, Receive, Scope, Send
-from edgecache.coalesce import AsyncCoalescer
 from edgecache.config import Settings
 from edgecache.core.exchange import Answer, Exchange, Outcome, Respond, Upstream
 from edgecache.core.headers import AGE, CACHE_STATUS, HOST, Headers
@@ -22,6 +21,7 @@ from edgecache.core.model import RequestHead
 from edgecache.core.upstream import ASGI_KEY as UPSTREAM_ERROR
 from edgecache.engine import engine_for
 from edgecache.metrics import note_outcome
+from edgecache.shared_coalesce import coalescer_for
 from edgecache.storage import Store, Variants
 
 log = logging.getLogger("edgecache")
@@ -84,7 +84,8 @@ class CacheMiddleware:
         self.app = app
         self.engine = engine_for(settings, store, clock, encoded_copies, options)
         self.settings = self.engine.settings
-        self.coalescer = AsyncCoalescer()
+        # One fetch per cold key in the process, or on the machine with a shared store.
+        self.coalescer = coalescer_for(self.engine.store, self.settings.coalesce_timeout)
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

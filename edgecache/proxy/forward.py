@@ -93,10 +93,13 @@ class _Upstream:
     __slots__ = ("base_path", "host", "origin", "pool")
 
     def __init__(self, url: str, settings: Settings) -> None:
-        parts = urlsplit(url)
-        self.origin = f"{parts.scheme}://{parts.netloc}"
-        self.base_path = parts.path.rstrip("/")
-        self.host = parts.netloc
+        if url.startswith("unix:"):  # a local app worker's socket (edgecache serve)
+            self.origin, self.base_path, self.host = url, "", "localhost"
+        else:
+            parts = urlsplit(url)
+            self.origin = f"{parts.scheme}://{parts.netloc}"
+            self.base_path = parts.path.rstrip("/")
+            self.host = parts.netloc
         self.pool = UpstreamPool(
             self.origin,
             connect_timeout=settings.connect_timeout,

@@ -12,7 +12,6 @@ import os
 import socket
 import ssl
 import tempfile
-from typing import Any
 
 from edgecache.asgi.types import ASGIApp
 from edgecache.auth import check_user_file
@@ -24,31 +23,22 @@ from edgecache.proxy.router import Router
 from edgecache.proxy.routes import load_routes
 from edgecache.proxy.static import check_root
 from edgecache.proxy.tls import harden, remove_at_exit
-from edgecache.settings.environ import APP_VARIABLE as APP_VARIABLE  # the runner imports it here
 from edgecache.settings.fields import named
-from edgecache.stack import EdgeCache, detect_interface
+from edgecache.stack import EdgeCache
 from edgecache.storage import Store
 
 
-def build_app(settings: Settings, app: Any = None, *, store: Store | None = None) -> ASGIApp:
-    """The whole chain around ``app`` (a Python app for serve) or the upstream forwarder;
-    the wire layer adds HSTS and counts and logs each answer itself.
+def build_app(settings: Settings, *, store: Store | None = None) -> ASGIApp:
+    """The whole chain around the upstream forwarder (or the route file's router); the
+    wire layer adds HSTS and counts and logs each answer itself. An app of
+    ``edgecache serve`` runs in worker processes behind it, never in this process.
     ``store``: the one to keep using (a reload keeps the cache); else one is made."""
-    if app is None and settings.config:
+    if settings.config:
         table = load_routes(settings.config, settings)
         return _outer(Router(table, settings, store=store), settings)
-    if app is None:
-        if not settings.upstream:
-            raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
-        inner: Any = Forwarder(settings)
-    elif detect_interface(app) == "wsgi":
-        from a2wsgi import WSGIMiddleware
-
-        inner = WSGIMiddleware(EdgeCache(app, settings=settings, store=store), workers=8)
-        return _outer(inner, settings)
-    else:
-        inner = app
-    chain = EdgeCache(inner, settings=settings, interface="asgi", store=store)
+    if not settings.upstream:
+        raise ConfigError("setting upstream (EDGECACHE_UPSTREAM, --upstream) is required")
+    chain = EdgeCache(Forwarder(settings), settings=settings, interface="asgi", store=store)
     return _outer(chain, settings)
 
 

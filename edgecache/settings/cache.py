@@ -10,7 +10,7 @@ from edgecache.core.model import PolicyOptions
 from edgecache.settings.fields import check_fields, named, setting
 
 StoreKind = str
-"""``memory``, ``disk``, or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
+"""``memory``, ``shared``, ``disk``, or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -21,7 +21,7 @@ def is_token(text: str) -> bool:
 
 
 def _is_store(kind: str) -> bool:
-    return kind in ("memory", "disk") or kind.startswith(REDIS_SCHEMES)
+    return kind in ("memory", "shared", "disk") or kind.startswith(REDIS_SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,19 @@ class CacheSettings:
     cache: bool = setting(True, "The RFC 9111 cache layer; off leaves compression and auth.")
     store: StoreKind = setting(
         "memory",
-        """memory (per process, cachetools), disk (diskcache, survives restarts), or a
-        redis:// URL: shared by every node, with local memory in front.""",
+        """memory (per process, cachetools), shared (LMDB at store_path, shared by the
+        processes of one machine; what memory becomes with several workers), disk
+        (diskcache, survives restarts), or a redis:// URL: shared by every node, with
+        local memory in front.""",
         valid=_is_store,
-        accepted="'memory', 'disk' or a redis:// URL",
-        metavar="memory|disk|URL",
+        accepted="'memory', 'shared', 'disk' or a redis:// URL",
+        metavar="memory|shared|disk|URL",
     )
     store_path: str = setting(
-        ".edgecache", "Directory of the disk store.", valid=bool, accepted="a directory path"
+        ".edgecache",
+        "Directory of the disk or shared store.",
+        valid=bool,
+        accepted="a directory path",
     )
     redis_prefix: str = setting(
         "edgecache",

@@ -1,5 +1,5 @@
 """``edgecache proxy``'s own settings: the upstreams, balancing, health and forwarding.
-``edgecache serve`` runs an app in-process and takes none of them."""
+``edgecache serve`` sets them itself, to its app workers' unix sockets."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def parse_upstreams(text: str) -> list[tuple[str, int]]:
 
 
 def _is_upstream_url(url: str) -> bool:
+    if url.startswith("unix:"):  # an app worker's socket, as edgecache serve sets
+        return url.startswith("unix:/")
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -56,7 +58,7 @@ def _is_network(text: str) -> bool:
 
 @dataclass(frozen=True)
 class ProxySettings:
-    """Where edgecache proxy sends requests, and how (serve has none of these)."""
+    """Where edgecache proxy sends requests, and how (serve sets them: its app workers)."""
 
     upstream: str = setting(
         "",

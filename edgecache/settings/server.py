@@ -31,8 +31,25 @@ class ServerSettings:
     )
     workers: int = setting(
         1,
-        "Server processes; each has its own memory cache (use the disk or Redis store to share).",
+        """proxy: server processes sharing one listening socket and one cache (the memory
+        store becomes the shared one). serve: the app's worker processes behind the edge.""",
         at_least=1,
+    )
+    edge_workers: int = setting(
+        1,
+        """serve: edge processes in front of the app's workers; more than one share one
+        cache (the shared store) and coalesce misses across processes.""",
+        at_least=1,
+    )
+    wsgi_server: Literal["gunicorn", "uvicorn"] = setting(
+        "gunicorn", "serve: what runs a WSGI app's workers: gunicorn, or uvicorn through a2wsgi."
+    )
+    worker_class: str = setting(
+        "sync",
+        "serve: gunicorn's worker class for a WSGI app (sync, gthread, gevent, ...).",
+        valid=bool,
+        accepted="a gunicorn worker class",
+        metavar="CLASS",
     )
     access_log: Literal["combined", "json", "off"] = setting(
         "combined",

@@ -1,5 +1,6 @@
-"""``edgecache proxy|serve``: the edge chain (``build_app``) on the wire layer, on uvloop,
-with the proxy's own handler (``proxy.handler``) in front of it.
+"""``edgecache proxy`` (and the edge of ``edgecache serve``, in front of its app
+workers): the edge chain (``build_app``) on the wire layer, on uvloop, with the proxy's
+own handler (``proxy.handler``) in front of it.
 
 The one module of ``edgecache.wire`` that knows the proxy: it wires the two together.
 It binds the listening sockets (and the redirect listener's), builds the TLS context
@@ -29,16 +30,17 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from edgecache.config import Settings
 from edgecache.errors import ConfigError
 from edgecache.proxy.handler import EdgeHandler
 from edgecache.proxy.reload import Reloader
-from edgecache.proxy.server import APP_VARIABLE, build_app, preflight, share_metrics
-from edgecache.proxy.tls import harden, self_signed_files
+from edgecache.proxy.server import build_app, preflight, share_metrics
+from edgecache.proxy.tls import harden, remove_at_exit, self_signed_files
 from edgecache.proxy.traffic import CountingLog
 from edgecache.storage import Store
 from edgecache.wire.config import WireConfig
@@ -129,12 +131,8 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _handler(
-    settings: Settings, app_spec: str | None, store: Store | None = None
-) -> EdgeHandler:
-    from edgecache.apps import load_app
-
-    app = build_app(settings, load_app(app_spec) if app_spec else None, store=store)
+def _handler(settings: Settings, store: Store | None = None) -> EdgeHandler:
+    app = build_app(settings, store=store)
     # What is built now lives as long as the process: keep the collector from walking
     # it again and again, and collect young garbage less often (measured on the miss
     # path under uvicorn: +5% requests/s, p99 21 ms -> 9 ms).
@@ -143,29 +141,34 @@ def _handler(
     gc.set_threshold(7000, 20, 20)
     return EdgeHandler(
         app,
-        lifespan="on" if not app_spec else "auto",
+        lifespan="on",
         server=(settings.listen_host, settings.listen_port),
     )
 
 
-def run(settings: Settings, app_spec: str | None = None, log_level: str = "info") -> int:
-    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s)."""
+def run(
+    settings: Settings,
+    log_level: str = "info",
+    on_reload: Callable[[], None] | None = None,
+) -> int:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish first (up to 30 s).
+    ``on_reload`` is called on SIGHUP too, beside the reload in place (serve's app
+    workers are replaced then); it must return at once."""
     _setup_logging(settings, log_level)
     preflight(settings)
     share_metrics(settings)
+    settings = share_cache(settings)
     if settings.self_signed and not settings.certfile:
         certfile, keyfile = self_signed_files(["localhost", "127.0.0.1", "::1"])
         os.environ["EDGECACHE_CERTFILE"], os.environ["EDGECACHE_KEYFILE"] = certfile, keyfile
         settings = Settings.from_env()
-    if app_spec:
-        os.environ[APP_VARIABLE] = app_spec
     socks = [_bind(settings.listen_host, settings.listen_port)]
     if settings.redirect_http_port:
         socks.append(_bind(settings.listen_host, settings.redirect_http_port))
     if settings.http2_cleartext_port:
         socks.append(_bind(settings.listen_host, settings.http2_cleartext_port))
     scheme = "https" if settings.certfile else "http"
-    target = settings.upstream or app_spec or settings.config
+    target = settings.upstream or settings.config
     print(
         f"edgecache: {scheme}://{settings.listen_host}:{settings.listen_port} -> {target} "
         f"({settings.store} cache, {settings.workers} worker(s), wire server)",
@@ -174,9 +177,9 @@ def run(settings: Settings, app_spec: str | None = None, log_level: str = "info"
     )
     with _pid_file(settings.pid_file):
         if settings.workers == 1:
-            serve(settings, app_spec, socks, None)
+            serve(settings, socks, None, on_reload)
         else:
-            _supervise(settings, socks)
+            _supervise(settings, socks, on_reload)
     return 0
 
 
@@ -198,11 +201,23 @@ def _pid_file(path: str) -> Iterator[None]:
             os.unlink(path)
 
 
+def share_cache(settings: Settings) -> Settings:
+    """With several workers, the memory store becomes the shared one (LMDB in a
+    folder removed at exit), so that a URL costs one miss in all and a purge reaches
+    every worker; the workers read it from the environment."""
+    if settings.workers == 1 or settings.store != "memory":
+        return settings
+    folder = tempfile.mkdtemp(prefix="edgecache-cache-")
+    remove_at_exit(folder)
+    os.environ["EDGECACHE_STORE"], os.environ["EDGECACHE_STORE_PATH"] = "shared", folder
+    return dataclasses.replace(settings, store="shared", store_path=folder)
+
+
 def serve(
     settings: Settings,
-    app_spec: str | None,
     socks: list[socket.socket],
     ready_fd: int | None,
+    on_reload: Callable[[], None] | None = None,
 ) -> None:
     """One process's server (and redirect listener) on uvloop, until SIGTERM."""
     import uvloop
@@ -211,28 +226,38 @@ def serve(
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(settings, app_spec, socks, ready_fd, cap))
+        loop.run_until_complete(_serve(settings, socks, ready_fd, cap, on_reload))
     finally:
         loop.close()
 
 
 async def _serve(
     settings: Settings,
-    app_spec: str | None,
     socks: list[socket.socket],
     ready_fd: int | None,
     cap: int,
+    on_reload: Callable[[], None] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     config = dataclasses.replace(WireConfig.from_settings(settings), max_connections=cap)
     # Counts every answer (the status page), with or without an admin token or a log.
     access = CountingLog(settings.access_log)
-    server = WireServer(_handler(settings, app_spec), config, access)
+    server = WireServer(_handler(settings), config, access)
     await server.start()
     tls = _tls_context(settings)
     server.listen(socks[0], tls)
-    reloader = Reloader(server, lambda fresh, store: _handler(fresh, app_spec, store), tls)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload()))
+    reloader = Reloader(server, _handler, tls)
+
+    reloads: set[asyncio.Task[bool]] = set()  # held until done (the loop keeps weak refs)
+
+    def reload() -> None:
+        task = loop.create_task(reloader.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+        if on_reload is not None:
+            on_reload()
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     servers = [server]
     if settings.redirect_http_port:
         redirect = WireServer(RedirectHandler(settings.listen_port), WireConfig(hsts=0))
@@ -256,7 +281,9 @@ async def _serve(
 # -- several workers -----------------------------------------------------------------
 
 
-def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
+def _supervise(
+    settings: Settings, socks: list[socket.socket], on_reload: Callable[[], None] | None
+) -> None:
     """Start the workers, restart one that dies, stop them all on SIGTERM/SIGINT."""
     stopping = False
     children: dict[int, subprocess.Popen[bytes]] = {}
@@ -273,13 +300,13 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
-        stopping = True
-        for proc in children.values():
-            proc.send_signal(signal.SIGTERM)
+        stopping = True  # the loop below tells every worker, those starting too
 
     def reload(signum: int, frame: Any) -> None:
         for proc in children.values():  # each worker reloads itself, keeping its cache
             proc.send_signal(signal.SIGHUP)
+        if on_reload is not None:
+            on_reload()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -294,18 +321,31 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> None:
             break  # one died before it was ready: the loop below starts another
     if not stopping:
         print("edgecache: ready", file=sys.stderr, flush=True)
+    told: set[int] = set()
     while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        proc = children.pop(pid, None)
-        if proc is not None and not stopping:
-            log.warning("wire: worker %d exited (%d); starting another", pid, status)
-            time.sleep(0.5)
-            spawn()
+        if stopping:
+            # Here, not in the handler: a SIGTERM that came while a replacement was
+            # being started reaches it too (the handler saw the workers of its moment).
+            for pid in children.keys() - told:
+                children[pid].send_signal(signal.SIGTERM)
+                told.add(pid)
+        # Each worker is waited for by its own pid, not with os.wait(): the process
+        # may have other children (edgecache serve's app workers) that are not ours.
+        exited = [(pid, p.returncode) for pid, p in children.items() if p.poll() is not None]
+        if not exited:
+            time.sleep(0.1)
+        for pid, status in exited:
+            children.pop(pid)
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                from prometheus_client import multiprocess
+
+                # Its live gauges go; its counters stay in the sums (they happened).
+                multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+            if not stopping:
+                log.warning("wire: worker %d exited (%d); starting another", pid, status)
+                time.sleep(0.5)
+                if not stopping:
+                    spawn()
     os.close(ready_r)
     os.close(ready_w)
 
@@ -315,7 +355,7 @@ def _worker_main() -> None:
     socks = [socket.socket(fileno=int(fd)) for fd in socks_text.split(",")]
     settings = Settings.from_env(warn_unknown=False)  # the supervisor warned
     _setup_logging(settings, settings.log_level)
-    serve(settings, os.environ.get(APP_VARIABLE), socks, int(ready_text))
+    serve(settings, socks, int(ready_text))
 
 
 if __name__ == "__main__":

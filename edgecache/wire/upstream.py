@@ -237,8 +237,9 @@ def _finish_head(parts: list[bytes], lines: int) -> bytes:
 
 
 class UpstreamPool:
-    """Keep-alive HTTP/1.1 connections to one origin (``http://host:port`` or
-    ``https://...``), and requests over them. Use it from one event loop."""
+    """Keep-alive HTTP/1.1 connections to one origin (``http://host:port``,
+    ``https://...`` or ``unix:/path/to.sock``), and requests over them. Use it from one
+    event loop."""
 
     def __init__(
         self,
@@ -251,16 +252,22 @@ class UpstreamPool:
         idle_timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) origin: {origin!r}")
-        self.origin = f"{parts.scheme}://{parts.netloc}"
-        self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.host_header = parts.netloc.encode("latin-1")
+        self.unix_path = ""
+        """For a ``unix:/path`` origin: the socket (plain HTTP; Host "localhost")."""
         self.ssl: ssl.SSLContext | None = None
-        if parts.scheme == "https":
-            self.ssl = ssl_context or ssl.create_default_context()
+        if origin.startswith("unix:/"):
+            self.origin, self.unix_path = origin, origin.removeprefix("unix:")
+            self.host, self.port, self.host_header = "localhost", 0, b"localhost"
+        else:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an http(s) or unix:/ origin: {origin!r}")
+            self.origin = f"{parts.scheme}://{parts.netloc}"
+            self.host = parts.hostname
+            self.port = parts.port or (443 if parts.scheme == "https" else 80)
+            self.host_header = parts.netloc.encode("latin-1")
+            if parts.scheme == "https":
+                self.ssl = ssl_context or ssl.create_default_context()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.send_timeout = send_timeout
@@ -399,13 +406,18 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(loop, self._release, self._lost),
-                    self.host,
-                    self.port,
-                    ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None,
-                )
+                if self.unix_path:
+                    _, conn = await loop.create_unix_connection(
+                        lambda: Connection(loop, self._release, self._lost), self.unix_path
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(loop, self._release, self._lost),
+                        self.host,
+                        self.port,
+                        ssl=self.ssl,
+                        server_hostname=self.host if self.ssl else None,
+                    )
         except TimeoutError:
             raise ConnectTimeout(
                 f"no connection to {self.origin} within {self.connect_timeout} s"

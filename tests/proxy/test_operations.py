@@ -268,8 +268,8 @@ def test_metrics_add_up_across_workers(origin: Origin, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_temp_directories_go_at_exit(origin: Origin, tmp_path: Path, workers: str) -> None:
-    # The self-signed key's folder and (with workers) the metrics folder, both made
-    # under TMPDIR, are gone once the proxy has stopped on SIGTERM.
+    # The self-signed key's folder and (with workers) the metrics and shared cache
+    # folders, all made under TMPDIR, are gone once the proxy has stopped on SIGTERM.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     with start_proxy(
@@ -284,7 +284,8 @@ def test_temp_directories_go_at_exit(origin: Origin, tmp_path: Path, workers: st
     ) as p:
         assert httpx.get(p.url + "/echo", verify=False).status_code == 200
         made = sorted(d.name.rsplit("-", 1)[0] for d in scratch.iterdir())
-        expected = ["edgecache-metrics", "edgecache-tls"] if workers == "2" else ["edgecache-tls"]
+        several = ["edgecache-cache", "edgecache-metrics", "edgecache-tls"]
+        expected = several if workers == "2" else ["edgecache-tls"]
         assert made == expected
         p.proc.send_signal(signal.SIGTERM)
         p.proc.wait(15)  # (exit codes on SIGTERM are tested above)
