@@ -17,9 +17,14 @@ $(VENV)/.run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[proxy]'
 	@touch $@
 
+# The example apps' frameworks, for `make serve` (on top of what running needs).
+$(VENV)/.examples: $(VENV)/.run
+	$(BIN)/pip install -q -e '.[proxy,examples]'
+	@touch $@
+
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[proxy,redis,test]'
-	@touch $@ $(VENV)/.run
+	@touch $@ $(VENV)/.run $(VENV)/.examples
 
 install: $(VENV)/.dev
 
@@ -30,7 +35,11 @@ proxy: $(VENV)/.run
 # WSGI app, uvicorn workers for an ASGI one (e.g. APP=examples.starlette_app:app).
 APP ?= examples.flask_app:app
 WORKERS ?= 2
-serve: $(VENV)/.run
+serve: $(VENV)/.examples
+	@echo "edgecache: $(APP) behind the edge on http://127.0.0.1:8080 ($(WORKERS) app workers, in-memory cache). Try:"
+	@echo "  curl -i http://127.0.0.1:8080/                        # twice: Age and Cache-Status say hit; the worker pid stays"
+	@echo "  curl -si -H 'Accept-Encoding: br' http://127.0.0.1:8080/ -o /dev/null -D -   # content-encoding: br"
+	@echo "  curl -i http://127.0.0.1:8080/account                 # private: Cache-Status never says stored"
 	$(BIN)/edgecache serve $(APP) --workers $(WORKERS)
 
 # Debian tools some tests use: htpasswd (hashes made by the real tool), redis-server
