@@ -59,6 +59,18 @@ def replay_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     return coding
 
 
+def _vary_only_on_coding(variants: object) -> bool:
+    """Every variant stored for the URL varies on nothing but Accept-Encoding (which is
+    in the replay's key): a request that another variant's Vary would select could
+    otherwise get this one's answer replayed (§4.1 picks the most recent match)."""
+    if not isinstance(variants, tuple | list):
+        return False
+    return all(
+        isinstance(v, Entry) and all(name == ACCEPT_ENCODING for name, _ in v.vary)
+        for v in variants
+    )
+
+
 class Replay(NamedTuple):
     """A fresh hit's answer, to give again while ``now < fresh_until``."""
 
@@ -95,7 +107,7 @@ def replay_of(
         or respond.copy is not None
         or entry.status != 200
         or answer.status != 200
-        or any(name != ACCEPT_ENCODING for name, _ in entry.vary)
+        or not _vary_only_on_coding(variants)
         or [name for name, _ in answer.headers[-2:]] != [h.AGE, h.CACHE_STATUS]
     ):
         return None

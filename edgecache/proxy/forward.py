@@ -255,6 +255,9 @@ class Forwarder:
                     on_informational=on_informational,
                     read_timeout=read_timeout,
                 )
+            except asyncio.CancelledError:
+                member.active -= 1  # the client left: the request is no longer in flight
+                raise
             except Exception as exc:
                 member.active -= 1
                 refused = _body_failure(exc)  # what the body reader raised, as it is

@@ -48,7 +48,7 @@ from edgecache.proxy.tunnel import tunnel_upgrade
 from edgecache.wire.asgi import ASGIHandler
 from edgecache.wire.types import Answer as WireAnswer
 from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request
-from edgecache.wire.upstream import Informational
+from edgecache.wire.upstream import Informational, ProtocolError
 from edgecache.wire.upstream import UpstreamError as ClientError
 
 log = logging.getLogger("edgecache.proxy")
@@ -127,7 +127,8 @@ class EdgeHandler(BaseHandler):
         if first.refresh is not None:
             if lane.forwarder is None:
                 return None  # the chain refreshes an app's entries: it answers too
-            self._revalidations.start(lane, exchange, first)
+            client = request.client[0] if request.client else None
+            self._revalidations.start(lane, exchange, first, "", client)
         answer = engine.answer(first)
         updates = header_updates(lane, path)
         wire = wire_answer(first, answer, request.method, updates, lane.name)
@@ -193,7 +194,9 @@ class EdgeHandler(BaseHandler):
             headers = allowed
         if request.upgrade == b"websocket":
             fields = self._fields(lane, request, headers, reply.user)
-            await tunnel_upgrade(lane.forwarder, request, reply, fields, _origin_form(request))
+            updates = header_updates(lane, path)
+            target = _origin_form(request)
+            await tunnel_upgrade(lane.forwarder, request, reply, fields, target, updates)
             return
         exchange = request.context if isinstance(request.context, Exchange) else None
         request.context = None
@@ -226,7 +229,7 @@ class EdgeHandler(BaseHandler):
         if isinstance(decision, Challenge) and decision.delay:
             await asyncio.sleep(decision.delay)
         status, out, body = denial(decision)  # type: ignore[arg-type]
-        reply.start(status, out)
+        reply.start(status, with_updates(out, header_updates(lane, path)))
         reply.end(body)
         return None
 
@@ -280,7 +283,8 @@ class EdgeHandler(BaseHandler):
         reply.start(answer.status, with_updates(answer.headers, header_updates(lane, path)))
         reply.end(answer.body)
         if respond.refresh is not None:
-            self._revalidations.start(lane, exchange, respond)
+            client = request.client[0] if request.client else None
+            self._revalidations.start(lane, exchange, respond, reply.user, client)
 
     # -- the upstream --------------------------------------------------------------
 
@@ -325,6 +329,8 @@ class EdgeHandler(BaseHandler):
             reply.on_gone(cancel)
 
         def informational(info: Informational) -> None:
+            if info.status == 101:  # to a request that asked for no upgrade: a broken upstream
+                raise ProtocolError("the upstream switched protocols unasked (101)")
             if info.status == 100:
                 return  # the wire layer says 100 Continue itself when it reads the body
             fields = downstream_response_headers(info.headers, "1.1", forwarder.options.via_name)
@@ -457,5 +463,5 @@ class EdgeHandler(BaseHandler):
                 reply.abort()  # the client sees a truncated answer, never a whole one
                 return
             status, out, body = _plain(502, "Bad Gateway")
-            reply.start(status, out)
+            reply.start(status, with_updates(out, header_updates(lane, path)))
             reply.end(body)

@@ -65,15 +65,25 @@ class Reloader:
     async def _reload(self) -> bool:
         old = self.server.handler
         assert isinstance(old, EdgeHandler)
+        handler: EdgeHandler | None = None
         try:
             settings = Settings.from_env()
+            if self.tls is not None and settings.certfile:
+                # Tried on a scratch context first: a failed load_cert_chain leaves the
+                # live one with the new certificate and no key, and every handshake
+                # after that would fail (a renewal caught half-way).
+                scratch = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                scratch.load_cert_chain(settings.certfile, settings.keyfile or None)
             handler = self.build(settings, store_of(old))
             await handler.startup()
-            if self.tls is not None and settings.certfile:
-                self.tls.load_cert_chain(settings.certfile, settings.keyfile or None)
         except (ConfigError, OSError, ssl.SSLError, ValueError) as exc:
             log.error("edgecache: reload refused, the running configuration goes on: %s", exc)
+            if handler is not None:
+                await handler.shutdown()  # its health probers and pools, started
+                close_engines(handler)
             return False
+        if self.tls is not None and settings.certfile:
+            self.tls.load_cert_chain(settings.certfile, settings.keyfile or None)
         self.server.handler = handler
         self.count += 1
         log.warning("edgecache: reloaded (%d); open connections finish on the old one", self.count)
@@ -88,3 +98,11 @@ class Reloader:
         ):
             await asyncio.sleep(1.0)
         await old.shutdown()
+        close_engines(old)
+
+
+def close_engines(handler: EdgeHandler) -> None:
+    """Stop what the chain's cache engines run beside the store (the encoded copies'
+    worker thread); the store itself goes on with the new chain."""
+    for layer in cache_layers(handler.chain.app):
+        layer.engine.close()

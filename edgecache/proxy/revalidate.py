@@ -22,9 +22,19 @@ class Revalidations:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(self, lane: Lane, exchange: Exchange, respond: Respond) -> None:
+    def start(
+        self,
+        lane: Lane,
+        exchange: Exchange,
+        respond: Respond,
+        user: str = "",
+        client: str | None = None,
+    ) -> None:
         """Refresh the entry ``respond`` answered stale from, unless a refresh or a
-        fetch of the same URL is already on its way."""
+        fetch of the same URL is already on its way. ``user`` and ``client``: of the
+        request that got the stale answer, so the refresh goes upstream as it would
+        have (an origin behind auth sees the same X-Remote-User, not an anonymous
+        request whose answer, a login page, would then replace the entry)."""
         assert lane.cache is not None and respond.refresh is not None
         coalescer = lane.cache.coalescer
         key = exchange.request.primary_key
@@ -32,12 +42,13 @@ class Revalidations:
             return
         coalescer.begin(key)
         revalidation = lane.cache.engine.revalidation(exchange, respond.refresh)
-        task = asyncio.get_running_loop().create_task(_revalidate(lane, revalidation))
+        work = _revalidate(lane, revalidation, user, client)
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
 
-async def _revalidate(lane: Lane, exchange: Exchange) -> None:
+async def _revalidate(lane: Lane, exchange: Exchange, user: str, client: str | None) -> None:
     assert lane.cache is not None and lane.forwarder is not None
     engine = lane.cache.engine
     key = exchange.request.primary_key
@@ -48,7 +59,13 @@ async def _revalidate(lane: Lane, exchange: Exchange) -> None:
 
     def upstream_fields(place: Any) -> list[tuple[bytes, bytes]]:
         return upstream_request_headers(
-            fields, None, None, exchange.request.scheme, "1.1", place.host, forwarder.options
+            fields,
+            client,
+            user or None,
+            exchange.request.scheme,
+            "1.1",
+            place.host,
+            forwarder.options,
         )
 
     try:

@@ -22,6 +22,7 @@ import httptools
 from edgecache.core.forwarded import downstream_response_headers
 from edgecache.core.headers import Headers
 from edgecache.proxy.forward import Forwarder, _plain
+from edgecache.proxy.lanes import with_updates
 from edgecache.wire.types import Reply, Request, Tunnel
 
 log = logging.getLogger("edgecache.proxy")
@@ -62,11 +63,17 @@ async def tunnel_upgrade(
     reply: Reply,
     fields: Callable[[Any], list[tuple[bytes, bytes]]],
     target: str,
+    updates: list[tuple[bytes, bytes]] = [],  # noqa: B006 - read only
 ) -> None:
+    """``updates``: the route's header rules, set on every answer given here."""
+
+    def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        reply.start(status, with_updates(headers, updates))
+
     member = forwarder.balancer.pick(time.monotonic())
     if member is None:
         status, headers, body = _plain(502, "Bad Gateway")
-        reply.start(status, headers)
+        start(status, headers)
         reply.end(body)
         return
     place = forwarder.places[member]
@@ -85,7 +92,7 @@ async def tunnel_upgrade(
         log.warning("upstream %s refused an upgrade: %s", place.origin, exc)
         reply.upstream_error = type(exc).__name__
         status, headers, body = _plain(502, "Bad Gateway")
-        reply.start(status, headers)
+        start(status, headers)
         reply.end(body)
         return
     upgrade = request.upgrade or b"websocket"
@@ -114,11 +121,11 @@ async def tunnel_upgrade(
         if status != 101:
             body = bytes(parsed.body)
             kept = [h for h in headers if h[0] != b"content-length"]
-            reply.start(status, [*kept, (b"content-length", b"%d" % len(body))])
+            start(status, [*kept, (b"content-length", b"%d" % len(body))])
             reply.end(body)
             return
         accepted = Headers.from_raw(parsed.headers).get(b"upgrade") or upgrade
-        reply.start(101, [*headers, (b"upgrade", accepted)])
+        start(101, [*headers, (b"upgrade", accepted)])
         client = await reply.tunnel()
         if rest:
             await client.write(rest)
@@ -128,7 +135,7 @@ async def tunnel_upgrade(
         reply.upstream_error = type(exc).__name__
         if not reply.started:
             status, headers, body = _plain(502, "Bad Gateway")
-            reply.start(status, headers)
+            start(status, headers)
             reply.end(body)
     finally:
         writer.close()

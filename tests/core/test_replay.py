@@ -52,3 +52,17 @@ def test_stale_varying_or_refreshing_answers_are_not_replayed() -> None:
     varying = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"), req=french)
     respond, answer = _respond(french, varying, T)
     assert replay_of(respond, answer, (varying,), T, OPTIONS.cache_name) is None
+
+
+def test_no_replay_while_another_variant_varies_on_more() -> None:
+    # The answer chosen varies on Accept-Encoding only, but a newer variant of the same
+    # URL varies on Accept-Language: a French request must get that one, so nothing of
+    # this URL is replayed.
+    plain = entry(("Cache-Control", "max-age=60"), ("Vary", "Accept-Encoding"))
+    french = request(("Accept-Language", "fr"))
+    other = entry(
+        ("Cache-Control", "max-age=60"), ("Vary", "Accept-Language"), req=french, at=T + 1
+    )
+    respond, answer = _respond(request(), plain, T + 2)
+    assert replay_of(respond, answer, (plain, other), T + 2, OPTIONS.cache_name) is None
+    assert replay_of(respond, answer, (plain,), T + 2, OPTIONS.cache_name) is not None

@@ -8,14 +8,16 @@ them as different addresses, as it would see different hosts."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import bcrypt
 import httpx
 import pytest
 
 from tests.proxy.conftest import Proxy, start_proxy
-from tests.proxy.origin import Origin
+from tests.proxy.origin import Origin, running_origin
 
 USERS = {"alice": "wonderland", "bob": "builder", "carol": "christmas"}
 MALFORMED = ["Basic ", "Basic !!!", "Bearer x"]
@@ -125,3 +127,60 @@ def test_no_password_or_user_name_is_logged(guarded: Proxy) -> None:
     log = guarded.log()
     for user, password in USERS.items():
         assert user not in log and password not in log
+
+
+def test_a_background_refresh_goes_upstream_as_the_user_who_got_the_stale_answer(
+    tmp_path: Path,
+) -> None:
+    # An origin behind the gate trusts X-Remote-User; an anonymous refresh would get
+    # its login page, which would then replace the entry authenticated users get.
+    users = tmp_path / "users"
+    users.write_text("alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode() + "\n")
+    with (
+        running_origin() as origin,
+        start_proxy(
+            tmp_path,
+            "--upstream",
+            origin.url,
+            "--auth",
+            f"/answer/:{users}:Ops",
+            "--auth-failure-delay",
+            "0",
+        ) as proxy,
+    ):
+        url = proxy.url + "/answer/p?Cache-Control=max-age%3D1,%20stale-while-revalidate%3D60"
+        with httpx.Client(auth=("alice", "pw"), timeout=10) as client:
+            client.get(url)
+            time.sleep(1.3)
+            stale = client.get(url)  # answered stale; the refresh goes in the background
+            deadline = time.monotonic() + 5
+            while len([r for r in origin.requests if r["path"].startswith("/answer/")]) < 2:
+                assert time.monotonic() < deadline, "no background refresh"
+                time.sleep(0.05)
+    assert "stale-while-revalidate" in stale.headers["cache-status"]
+    refresh = [r for r in origin.requests if r["path"].startswith("/answer/")][1]
+    assert ("x-remote-user", "alice") in refresh["headers"]
+    assert ("x-forwarded-for", "127.0.0.1") in refresh["headers"]
+
+
+def test_a_routes_header_rules_are_on_its_401_too(tmp_path: Path) -> None:
+    # CORS and security headers of a route reach a refused browser as they would an
+    # allowed one (in the chain, header rules sit outside the auth gate).
+    users = tmp_path / "users"
+    users.write_text("alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode() + "\n")
+    with running_origin() as origin:
+        config = tmp_path / "routes.toml"
+        config.write_text(
+            f'[[pool]]\nname = "app"\nservers = ["{origin.url}"]\n\n'
+            f'[[route]]\npath = "/"\npool = "app"\n'
+            f'auth = {{user_file = "{users}", realm = "R"}}\n'
+            '[[route.rules]]\nmatch = "."\n'
+            'headers = {"Access-Control-Allow-Origin" = "https://app.example"}\n'
+        )
+        args = ("--config", str(config), "--auth-failure-delay", "0")
+        with start_proxy(tmp_path, *args) as proxy:
+            allowed = httpx.get(proxy.url + "/cached", auth=("alice", "pw"))
+            refused = httpx.get(proxy.url + "/cached")
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == "https://app.example"

@@ -4,6 +4,9 @@ raw sockets: forwarding rules, unusual traffic, failures."""
 from __future__ import annotations
 
 import socket
+import struct
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -246,3 +249,24 @@ def test_9111_3_4_stored_206_reused_for_contained_ranges(
     tail = client.get("/part", headers={"Range": "bytes=15-"})
     assert tail.status_code == 206 and tail.content == b"fghij"
     assert len(origin.requests) == seen + 1
+
+
+def test_a_client_leaving_before_the_answer_frees_its_member(
+    origin: Origin, tmp_path: Path
+) -> None:
+    # least-conn and the status page read member.active: a client that leaves while
+    # the upstream has not answered yet must not leave it counted in flight.
+    args = ("--upstream", origin.url, "--admin-token", "tok", "--read-timeout", "10")
+    with start_proxy(tmp_path, *args) as proxy:
+        for i in range(5):
+            sock = socket.create_connection(("127.0.0.1", proxy.port))
+            sock.sendall(b"GET /slow?s=1&leave=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            time.sleep(0.2)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset: the client is gone before the upstream's head
+        time.sleep(1.5)  # every upstream answer is done by now
+        status = httpx.get(
+            proxy.url + "/_edgecache/status.json", headers={"authorization": "Bearer tok"}
+        ).json()
+    members = [m for pool in status["pools"] for m in pool["members"]]
+    assert members and all(m["in_flight"] == 0 for m in members), members

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.proxy.conftest import Proxy, start_proxy
@@ -77,3 +78,16 @@ def test_expect_100_continue_gets_one_100_then_the_hints(edge: Proxy) -> None:
             data += chunk
     assert data.count(b" 100 Continue") == 1
     assert b"HTTP/1.1 103 " in data and data.endswith(b"\r\n\r\nok")
+
+
+def test_an_unasked_101_from_the_upstream_is_a_502(tmp_path: Path) -> None:
+    def switch(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+
+    origin = RawOrigin(switch)
+    with start_proxy(tmp_path, "--upstream", origin.url) as proxy:
+        answer = httpx.get(proxy.url + "/plain", timeout=10)
+        log = proxy.log()
+    origin.close()
+    assert answer.status_code == 502
+    assert "Traceback" not in log

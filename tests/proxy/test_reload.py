@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 
 from tests.proxy.conftest import ROOT, Proxy, start_proxy
 from tests.proxy.origin import Origin, running_origin
@@ -170,3 +172,24 @@ def test_reload_under_load_fails_no_request_and_keeps_the_hits(
     assert len(statuses) == 400
     hits = sum(1 for s in statuses if s.startswith("edgecache; hit"))
     assert hits == 400  # the cache survived both reloads: no request went upstream again
+
+
+def test_a_certificate_half_renewed_is_refused_and_tls_goes_on(
+    origin: Origin, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    first, second = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "live.crt", tmp_path / "live.key"
+    first.cert_chain_pems[0].write_to_path(str(certfile))
+    first.private_key_pem.write_to_path(str(keyfile))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    args = ("--upstream", origin.url, "--certfile", str(certfile), "--keyfile", str(keyfile))
+    with start_proxy(tmp_path, *args, scheme="https", verify=client) as proxy:
+        before = httpx.get(proxy.url + "/cached?tls=1", verify=client)
+        second.cert_chain_pems[0].write_to_path(str(certfile))  # the key is not replaced yet
+        proxy.proc.send_signal(signal.SIGHUP)
+        log = proxy.wait_for_log("reload refused")
+        after = httpx.get(proxy.url + "/cached?tls=2", verify=client)
+    assert before.status_code == 200 and after.status_code == 200  # handshakes still work
+    assert "key values mismatch" in log.lower() or "mismatch" in log.lower()
