@@ -200,12 +200,13 @@ class EdgeHandler(BaseHandler):
             return
         exchange = request.context if isinstance(request.context, Exchange) else None
         request.context = None
+        earlier = exchange is not None
         if exchange is None and lane.cache is not None:
             exchange = await self._begin(lane, self._head(request, headers))
         if exchange is None:
             await self._forward(lane, request, reply, None, headers, path)
             return
-        await self._cached(lane, request, reply, exchange, path)
+        await self._cached(lane, request, reply, exchange, path, earlier)
 
     async def _gate(self, lane: Lane, request: Request, reply: Reply, path: str) -> Pairs | None:
         """The request's fields once the auth gate lets it through, or None once it
@@ -241,8 +242,16 @@ class EdgeHandler(BaseHandler):
         return engine.begin(head)
 
     async def _cached(
-        self, lane: Lane, request: Request, reply: Reply, exchange: Exchange, path: str
+        self,
+        lane: Lane,
+        request: Request,
+        reply: Reply,
+        exchange: Exchange,
+        path: str,
+        earlier: bool = False,
     ) -> None:
+        """``earlier``: the exchange was begun in ``answer_now``, before this task ran,
+        so another request may have stored the answer since."""
         assert lane.cache is not None
         first = exchange.first
         if isinstance(first, Respond):
@@ -256,6 +265,14 @@ class EdgeHandler(BaseHandler):
         event = coalescer.begin(key)
         if event is None:  # the first for this URL: the others wait for its answer
             try:
+                if earlier:
+                    # Looked up before this task ran: a leader may have stored the
+                    # answer and left meanwhile, and a second fetch would follow.
+                    exchange = lane.cache.engine.begin(exchange.request)
+                    if isinstance(exchange.first, Respond):
+                        self._respond(lane, request, reply, exchange, exchange.first, path)
+                        return
+                    first = exchange.first
                 await self._forward(lane, request, reply, exchange, first.headers.pairs, path)
             finally:
                 coalescer.end(key)

@@ -2,10 +2,12 @@
 
 The settings are read again (the route file, user files and TLS certificates with
 them), the new chain is built around the *same* store, so every cached entry is kept,
-and new connections go to it. Connections already open finish on the chain they
-started with, which is stopped (health probes, upstream pools) once the last of them
-has closed. A configuration that fails to build is refused: the error, which names the
-file, line and key, is logged and the running chain goes on.
+and new connections go to it. A connection already open gets one more answer from the
+chain it started with, saying ``connection: close`` (HTTP/2: GOAWAY): closing it at once
+would race a request the client is sending. The old chain is stopped (health probes,
+upstream pools, the engines' copy threads) once the last of them has closed. A
+configuration that fails to build is refused: the error, which names the file, line
+and key, is logged and the running chain goes on.
 
 Entries are kept whatever changed: a route that now points at another pool answers
 from what the old one stored until those entries expire; purge them if that matters.
@@ -85,6 +87,9 @@ class Reloader:
         if self.tls is not None and settings.certfile:
             self.tls.load_cert_chain(settings.certfile, settings.keyfile or None)
         self.server.handler = handler
+        for conn in list(self.server.connections):
+            if conn.handler is old:
+                conn.wind_down()  # its next answer ends it: new requests meet the new chain
         self.count += 1
         log.warning("edgecache: reloaded (%d); open connections finish on the old one", self.count)
         asyncio.get_running_loop().create_task(self._retire(old))

@@ -53,6 +53,11 @@ class Client(Protocol):
 
     def shutdown(self) -> None: ...
 
+    def wind_down(self) -> None:
+        """A reload put a new handler in place: go on serving, but end the connection
+        at the next safe point, so new requests meet the new configuration."""
+        ...
+
 
 class Server(Protocol):
     """What a connection asks of its server (``wire.server.WireServer``), named here so
@@ -121,6 +126,8 @@ class Connection(asyncio.Protocol):
         self.upgrading = False
         self.leftover = b""
         self.lost = False
+        self.retiring = False
+        """After a reload: the next answer ends the connection (``wind_down``)."""
         self.closing = False
         self._eof = False
         self._advancing = False
@@ -450,6 +457,13 @@ class Connection(asyncio.Protocol):
         self.transport.write_eof()
         self._resume(_STOPPED | _PIPELINE | _BODY)
         self._set_deadline(_LINGER, LINGER)
+
+    def wind_down(self) -> None:
+        # Closed only after an answer that says so (connection: close): closing an
+        # idle keep-alive connection now would race a request the client is sending.
+        self.retiring = True
+        if self.current is not None:
+            self.current.keep_alive = False
 
     def shutdown(self) -> None:
         """Graceful stop: idle connections close now, busy ones after this answer."""

@@ -73,6 +73,9 @@ class Link(Protocol):
     def lost(self) -> bool: ...
 
     @property
+    def retiring(self) -> bool: ...
+
+    @property
     def write_paused(self) -> bool: ...
 
     async def drain(self) -> None: ...
@@ -140,7 +143,7 @@ class Exchange:
         self.request = request
         # An upgrade request not taken up by a tunnel ends its connection: the parser
         # stopped at its head and cannot go on reading requests after it.
-        self.keep_alive = request.keep_alive and request.upgrade is None
+        self.keep_alive = request.keep_alive and request.upgrade is None and not conn.retiring
         self.expect_continue = expect
         self.declared = declared
         self.chunks: deque[bytes] = deque()

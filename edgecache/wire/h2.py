@@ -405,6 +405,10 @@ class Http2Connection(asyncio.Protocol):
             self.out.flush()
             self.transport.close()
 
+    def wind_down(self) -> None:
+        """After a reload: GOAWAY, which clients take as "reconnect for new streams"."""
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY naming the last stream we took; they finish, then
         the close. The frame is written beside h2, whose own close_connection would

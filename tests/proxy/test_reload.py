@@ -71,8 +71,9 @@ def test_reload_rereads_routes_keeps_cache_and_connections(
             extra = '[[route.rules]]\nmatch = "."\nheaders = {"X-Reloaded" = "yes"}\n'
             _write(config, origin, extra)
             _reloaded(proxy, 1)
-            again = _get(kept, "/cached?reload=1")  # the open connection goes on
-        assert b" 200 " in again
+            again = _get(kept, "/cached?reload=1")  # the open connection is answered
+            assert kept.recv(1) == b""  # and then closed: its next request meets the new
+        assert b" 200 " in again and b"connection: close" in again.lower()
         with httpx.Client(base_url=proxy.url) as client:
             hit = client.get("/cached?reload=1")
             fresh = client.get("/cached?reload=2")
