@@ -31,8 +31,9 @@ from edgecache.wire.accesslog import Finished
 from edgecache.wire.config import WireConfig
 from edgecache.wire.exchange import LOW_WATER, Exchange, RawTunnel
 from edgecache.wire.framing import ALLOW, DateField, plain_answer
+from edgecache.wire.handling import run_handler, unfinished
 from edgecache.wire.rules import Refusal, build_request
-from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone, Handler
+from edgecache.wire.types import ClientGone, Handler
 
 
 class Client(Protocol):
@@ -376,30 +377,14 @@ class Connection(asyncio.Protocol):
         task.add_done_callback(self.server.tasks.discard)
 
     async def _run(self, exchange: Exchange) -> None:
-        try:
-            await self.handler.handle(exchange.request, exchange)
-        except BodyTooLarge:
-            exchange.fail(413, "Content Too Large")
-        except BodyTimeout:
-            exchange.fail(408, "Request Timeout")
-        except ClientGone:
-            exchange.abort()
-        except asyncio.CancelledError:
-            exchange.abort()
-            raise
-        except Exception:
-            log.exception("wire: handler failed for %r", exchange.request)
-            exchange.fail(500, "Internal Server Error")
+        if not await run_handler(self.handler, exchange):
+            return
+        if exchange.tunnelled:
+            exchange.finished = True
+            exchange.keep_alive = False
+            self.exchange_done(exchange)
         else:
-            if exchange.tunnelled:
-                exchange.finished = True
-                exchange.keep_alive = False
-                self.exchange_done(exchange)
-            elif not exchange.started:
-                log.error("wire: handler returned no answer for %r", exchange.request)
-                exchange.fail(500, "Internal Server Error")
-            elif not exchange.finished:
-                exchange.abort()  # returned mid-body: truncated, so say it by closing
+            unfinished(exchange)
 
     def exchange_done(self, exchange: Exchange, aborted: bool = False) -> None:
         if self.current is exchange:

@@ -54,8 +54,8 @@ from edgecache.wire.h2_fields import (
 from edgecache.wire.h2_limits import CONNECTION_WINDOW, STREAM_WINDOW, Budget, Floods
 from edgecache.wire.h2_outbox import Outbox
 from edgecache.wire.h2_stream import Stream
+from edgecache.wire.handling import run_handler, unfinished
 from edgecache.wire.rules import Refusal
-from edgecache.wire.types import BodyTimeout, BodyTooLarge, ClientGone
 
 log = logging.getLogger("edgecache.wire")
 
@@ -285,25 +285,8 @@ class Http2Connection(asyncio.Protocol):
 
     async def _run(self, stream: Stream) -> None:
         try:
-            await self.handler.handle(stream.request, stream)
-        except BodyTooLarge:
-            stream.fail(413, "Content Too Large")
-        except BodyTimeout:
-            stream.fail(408, "Request Timeout")
-        except ClientGone:
-            stream.abort()
-        except asyncio.CancelledError:
-            stream.abort()
-            raise
-        except Exception:
-            log.exception("wire: handler failed for %r", stream.request)
-            stream.fail(500, "Internal Server Error")
-        else:
-            if not stream.started:
-                log.error("wire: handler returned no answer for %r", stream.request)
-                stream.fail(500, "Internal Server Error")
-            elif not stream.finished:
-                stream.abort()  # returned mid-body: truncated, so say it with a reset
+            if await run_handler(self.handler, stream):
+                unfinished(stream)
         finally:
             stream.task = None
             if stream.retired:
