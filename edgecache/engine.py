@@ -5,6 +5,7 @@ exchange driver (``core.exchange``) decides, this module does what it says."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, NamedTuple, assert_never
 
@@ -24,6 +25,11 @@ from edgecache.metrics import BYTES_SAVED, STORE_ERRORS, STORE_WRITES
 from edgecache.storage import DiskStore, MemoryStore, Store, Variants
 
 log = logging.getLogger("edgecache")
+
+_WRITES = threading.RLock()
+"""Serialises the read-modify-writes of stored variants: the encoder thread adding a
+copy (get, then put) against the loop's saves, invalidations and purges, so a copy made
+of an entry purged meanwhile cannot bring it back. Hits never take it."""
 
 REPLAYS = 10_000
 """Fresh hits kept for replay (``core.replay``), per engine."""
@@ -263,13 +269,18 @@ class Engine:
             exchange.truncated = None
 
     def save(self, key: str, entry: Entry) -> None:
-        self._put_variant(key, entry, self._get(key))
+        with _WRITES:
+            self._put_variant(key, entry, self._get(key))
+
     def _save_copy(self, key: str, entry: Entry) -> None:
         """Store an entry that gained an encoded copy, unless it was replaced or dropped
         meanwhile."""
-        current = self._get(key)
-        if any(v.vary == entry.vary and v.response_time == entry.response_time for v in current):
-            self._put_variant(key, entry, current)
+        with _WRITES:
+            current = self._get(key)
+            if any(
+                v.vary == entry.vary and v.response_time == entry.response_time for v in current
+            ):
+                self._put_variant(key, entry, current)
 
     def _put_variant(self, key: str, entry: Entry, current: Variants) -> None:
         variants = policy.with_variant(current, entry, self.options.max_variants)
@@ -292,13 +303,14 @@ class Engine:
         """Drop stored answers by exact URL (as the cache keys it,
         ``scheme://host/path?query``), URL prefix or surrogate key; how many went."""
         try:
-            count = 0
-            if url is not None:
-                count += self.store.get(url) is not None
-                self.store.delete(url)
-            if prefix is not None or tag is not None:
-                count += self.store.purge(prefix=prefix, tag=tag)
-            return count
+            with _WRITES:
+                count = 0
+                if url is not None:
+                    count += self.store.get(url) is not None
+                    self.store.delete(url)
+                if prefix is not None or tag is not None:
+                    count += self.store.purge(prefix=prefix, tag=tag)
+                return count
         except StorageError as exc:
             log.warning("purge failed: %s", exc)
             raise
@@ -309,6 +321,7 @@ class Engine:
 
     def _delete(self, key: str) -> None:
         try:
-            self.store.delete(key)
+            with _WRITES:
+                self.store.delete(key)
         except StorageError as exc:
             log.warning("store delete failed: %s", exc)
