@@ -122,12 +122,10 @@ class Engine:
         self.store: Store = store if store is not None else make_store(settings, clock)
         self._passes = _RecentPasses(settings.pass_memory)
         self._replays: dict[Hashable, tuple[Replay, str]] = {}
-        # Only the memory store hands out the very tuple it keeps, which is how a replay
-        # knows nothing changed, and the shared one while a record is unchanged (its
-        # ``keeps_tuples``); others (disk, Redis) decode a new one per read.
-        self._replayable = isinstance(self.store, MemoryStore) or getattr(
-            self.store, "keeps_tuples", False
-        )
+        # A store that hands out the very tuple it keeps (``keeps_tuples``: the memory
+        # store, the shared one while a record is unchanged) lets a replay know nothing
+        # changed; disk and Redis decode a new one per read.
+        self._replayable = bool(getattr(self.store, "keeps_tuples", False))
         self.not_stored = NotStoredMemory()
         """Why each URL's last answer was not stored, for explain (issue 16)."""
         # Hit-path metrics cost a lock per request: kept only when they can be read.

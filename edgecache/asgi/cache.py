@@ -106,7 +106,7 @@ class CacheMiddleware:
         """Answer from the cache and return True, or return False and send nothing (the
         ``AnswersHits`` contract): a layer above calls it first, so a hit skips that
         layer's wrapping; ``headers`` are the request's, already parsed there."""
-        memo = self._memo(scope)
+        memo = self._memo(scope, headers)
         if memo is not None and await self._replay(scope, memo, send):
             return True
         exchange, variants = await self._begin(request_from_scope(scope, headers))
@@ -116,15 +116,19 @@ class CacheMiddleware:
             return True
         return False
 
-    def _memo(self, scope: Scope) -> tuple[Any, ...] | None:
+    def _memo(self, scope: Scope, headers: Headers | None = None) -> tuple[Any, ...] | None:
         """The request's shape for replaying a fresh hit (``Engine.replayed``); None
-        for methods never looked up and for requests that need the exchange."""
+        for methods never looked up and for requests that need the exchange.
+        ``headers``: the request's, when a layer above has indexed them already."""
         if scope["method"] not in ("GET", "HEAD") or self.engine.prefetch is not None:
             return None
         shape = self.engine.shape(scope["headers"])
         if shape is None:
             return None
-        host = next((v for n, v in scope["headers"] if n == HOST), None)
+        if headers is not None:
+            host = headers.get(HOST)
+        else:
+            host = next((v for n, v in scope["headers"] if n == HOST), None)
         where = host if host is not None else scope.get("server")
         target = scope.get("raw_path") or scope["path"]
         return (scope["method"], scope.get("scheme"), where, target, scope["query_string"], shape)

@@ -27,7 +27,6 @@ import logging
 from collections.abc import AsyncIterable, Callable
 from functools import partial
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from edgecache.auth import X_REMOTE_USER, Allowed, Challenge, denial
 from edgecache.compression import ENCODINGS, encode
@@ -47,8 +46,8 @@ from edgecache.proxy.streaming import stream_body
 from edgecache.proxy.tunnel import tunnel_upgrade
 from edgecache.wire.asgi import ASGIHandler
 from edgecache.wire.types import Answer as WireAnswer
-from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request
-from edgecache.wire.upstream import Informational, ProtocolError
+from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request, decoded_path
+from edgecache.wire.upstream import Informational
 from edgecache.wire.upstream import UpstreamError as ClientError
 
 log = logging.getLogger("edgecache.proxy")
@@ -59,10 +58,6 @@ REPLAYS = 10_000
 
 _Memo = tuple[str, str, str, str, str, bytes]
 """Method, scheme, authority, path, query and ``replay_key``: a request's shape."""
-
-
-def _decoded(path: str) -> str:
-    return unquote(path) if "%" in path else path
 
 
 def _origin_form(request: Request) -> str:
@@ -108,7 +103,7 @@ class EdgeHandler(BaseHandler):
             replayed = self._replayed(memo)
             if replayed is not None:
                 return replayed
-        path = _decoded(request.path)
+        path = decoded_path(request.path)
         lane = self.lanes.find(request.authority, path)
         if lane is None or lane.cache is None:
             return None
@@ -179,7 +174,7 @@ class EdgeHandler(BaseHandler):
     # -- everything else, in a task ------------------------------------------------
 
     async def handle(self, request: Request, reply: Reply) -> None:
-        path = _decoded(request.path)
+        path = decoded_path(request.path)
         lane = self.lanes.find(request.authority, path)
         if lane is not None:
             reply.route = lane.name
@@ -346,8 +341,6 @@ class EdgeHandler(BaseHandler):
             reply.on_gone(cancel)
 
         def informational(info: Informational) -> None:
-            if info.status == 101:  # to a request that asked for no upgrade: a broken upstream
-                raise ProtocolError("the upstream switched protocols unasked (101)")
             if info.status == 100:
                 return  # the wire layer says 100 Continue itself when it reads the body
             fields = downstream_response_headers(info.headers, "1.1", forwarder.options.via_name)

@@ -252,8 +252,10 @@ class CountingLog(AccessLog):
         self.traffic = traffic
         self._count = traffic.count  # bound once: this runs for every answer
 
-    def finished(self, exchange: Finished) -> None:
-        seconds = time.time() - exchange.started_at
+    def finished(self, exchange: Finished, ended: float | None = None) -> None:
+        # The clock read once per answer, for the latency and for the log line.
+        ended = time.time() if ended is None else ended
+        seconds = ended - exchange.started_at
         self._count(
             exchange.outcome,
             exchange.request.target,
@@ -265,4 +267,4 @@ class CountingLog(AccessLog):
         if exchange.upstream_time is not None:
             UPSTREAM_SECONDS.observe(exchange.upstream_time)
         if self.style != "off":
-            super().finished(exchange)
+            super().finished(exchange, ended)

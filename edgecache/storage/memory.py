@@ -34,6 +34,10 @@ class MemoryStore:
     cachetools caches are not thread-safe; one lock guards each call.
     """
 
+    keeps_tuples = True
+    """``get`` hands out the very tuple ``put`` was given, until the key changes: the
+    engine replays hits only over such stores (``Engine.remember``)."""
+
     def __init__(self, max_bytes: int, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()

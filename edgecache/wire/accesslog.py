@@ -72,8 +72,9 @@ class AccessLog:
         self._stamp_second = -1
         self._stamps = ("", "")
 
-    def finished(self, exchange: Finished) -> None:
-        """One answer is done (complete, aborted or refused by a handler)."""
+    def finished(self, exchange: Finished, ended: float | None = None) -> None:
+        """One answer is done (complete, aborted or refused by a handler); ``ended``:
+        when, if the caller has read the clock already."""
         if self.counting:
             REQUESTS_BY_OUTCOME[outcome(exchange.outcome)].inc()
             BYTES_OUT.inc(exchange.sent)
@@ -91,7 +92,7 @@ class AccessLog:
                 exchange.upstream_time,
                 exchange.upstream_error,
                 exchange.started_at,
-                time.time(),
+                time.time() if ended is None else ended,
             )
         )
 

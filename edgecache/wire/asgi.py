@@ -17,10 +17,9 @@ import asyncio
 import contextlib
 import logging
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from edgecache.asgi.types import ASGIApp, Message
-from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request
+from edgecache.wire.types import BaseHandler, ClientGone, Reply, Request, decoded_path
 from edgecache.wire.websocket import run_websocket
 
 log = logging.getLogger("edgecache.wire")
@@ -129,7 +128,7 @@ class ASGIHandler(BaseHandler):
             "http_version": request.version,
             "method": request.method,
             "scheme": request.scheme,
-            "path": unquote(path) if "%" in path else path,
+            "path": decoded_path(path),
             "raw_path": path.encode("latin-1"),
             "query_string": request.query.encode("latin-1"),
             "root_path": "",

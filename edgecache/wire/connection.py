@@ -31,7 +31,7 @@ from edgecache.wire.accesslog import Finished
 from edgecache.wire.config import WireConfig
 from edgecache.wire.exchange import LOW_WATER, Exchange, RawTunnel
 from edgecache.wire.framing import ALLOW, DateField, plain_answer
-from edgecache.wire.handling import run_handler, unfinished
+from edgecache.wire.handling import begin, run_handler, unfinished
 from edgecache.wire.rules import Refusal, build_request
 from edgecache.wire.types import ClientGone, Handler
 
@@ -362,19 +362,7 @@ class Connection(asyncio.Protocol):
             item.start(200, [(b"allow", ALLOW), (b"content-length", b"0")])
             item.end()
             return
-        try:
-            answer = self.handler.answer_now(request)
-        except Exception:
-            log.exception("wire: answer_now failed for %r", request)
-            item.fail(500, "Internal Server Error")
-            return
-        if answer is not None:
-            item.answer(answer)
-            return
-        task = self.loop.create_task(self._run(item))
-        item.task = task
-        self.server.tasks.add(task)
-        task.add_done_callback(self.server.tasks.discard)
+        begin(self.handler, item, self.loop, self.server.tasks, self._run)
 
     async def _run(self, exchange: Exchange) -> None:
         if not await run_handler(self.handler, exchange):

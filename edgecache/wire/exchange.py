@@ -26,6 +26,7 @@ from edgecache.wire.framing import (
     plain_answer,
     status_line,
 )
+from edgecache.wire.handling import wake
 from edgecache.wire.types import (
     Answer,
     BodyTimeout,
@@ -200,12 +201,7 @@ class Exchange:
         self._wake()
 
     def _wake(self, error: BaseException | None = None) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
+        wake(self.waiter, error)
 
     def body_broken(self) -> None:
         """Bad body framing (a bad chunk size): 400 from us if nothing was answered

@@ -54,7 +54,7 @@ from edgecache.wire.h2_fields import (
 from edgecache.wire.h2_limits import CONNECTION_WINDOW, STREAM_WINDOW, Budget, Floods
 from edgecache.wire.h2_outbox import Outbox
 from edgecache.wire.h2_stream import Stream
-from edgecache.wire.handling import run_handler, unfinished
+from edgecache.wire.handling import begin, run_handler, unfinished
 from edgecache.wire.rules import Refusal
 
 log = logging.getLogger("edgecache.wire")
@@ -256,19 +256,7 @@ class Http2Connection(asyncio.Protocol):
         self.working += 1
         if self.deadline_kind:
             self._set_deadline(0, 0)
-        try:
-            answer = self.handler.answer_now(request)
-        except Exception:
-            log.exception("wire: answer_now failed for %r", request)
-            stream.fail(500, "Internal Server Error")
-            return
-        if answer is not None:
-            stream.answer(answer)
-            return
-        task = self.loop.create_task(self._run(stream))
-        stream.task = task
-        self.server.tasks.add(task)
-        task.add_done_callback(self.server.tasks.discard)
+        begin(self.handler, stream, self.loop, self.server.tasks, self._run)
 
     def _refuse(self, stream_id: int, refusal: Refusal, ended: bool) -> None:
         headers, body = plain_answer(refusal.status, refusal.text)

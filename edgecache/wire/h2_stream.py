@@ -24,6 +24,7 @@ from typing import Protocol
 from edgecache.wire.config import WireConfig
 from edgecache.wire.h2_fields import AnswerFields, Fields, plain_answer, response_fields
 from edgecache.wire.h2_limits import STREAM_BUFFER
+from edgecache.wire.handling import wake
 from edgecache.wire.types import (
     Answer,
     BodyTimeout,
@@ -180,12 +181,7 @@ class Stream:
         self._wake()
 
     def _wake(self, error: BaseException | None = None) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
+        wake(self.waiter, error)
 
     def body_timed_out(self) -> None:
         self.error = BodyTimeout()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import NamedTuple, Protocol
+from urllib.parse import unquote
 
 Headers = list[tuple[bytes, bytes]]
 """Header fields in order, names lowercased, values as received."""
@@ -105,6 +106,11 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.authority}{self.target} HTTP/{self.version}>"
+
+
+def decoded_path(path: str) -> str:
+    """``Request.path`` percent-decoded, as routes, auth rules and ASGI apps see it."""
+    return unquote(path) if "%" in path else path
 
 
 class Answer(NamedTuple):

@@ -158,6 +158,9 @@ class Exchange:
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if status == 101:  # we never ask for an upgrade on a pooled connection
+            self.fail(ProtocolError("the upstream switched protocols unasked"))
+            return
         if status < 200:
             # RFC 9110 §15.2: a 1xx is its own message; the final answer follows.
             self.informational.append(Informational(status, self.reason, self.headers))
