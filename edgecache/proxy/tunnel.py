@@ -129,7 +129,7 @@ async def tunnel_upgrade(
         client = await reply.tunnel()
         if rest:
             await client.write(rest)
-        await _pump(client, reader, writer)
+        await _pump(client, reader, writer, settings.tunnel_idle_timeout)
     except (OSError, TimeoutError, httptools.HttpParserError) as exc:
         log.warning("upgrade through %s failed: %s", place.origin, exc or type(exc).__name__)
         reply.upstream_error = type(exc).__name__
@@ -141,28 +141,47 @@ async def tunnel_upgrade(
         writer.close()
 
 
-async def _pump(client: Tunnel, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Bytes both ways until one side closes; then the other is closed too."""
+async def _pump(
+    client: Tunnel, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, idle: float
+) -> None:
+    """Bytes both ways until one side closes, or until ``idle`` seconds pass with no
+    byte either way (a peer that vanished without a FIN would hold the tunnel, its
+    socket and its task forever); then the other side is closed too."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
 
     async def up() -> None:
+        nonlocal last
         while data := await client.read():
+            last = loop.time()
             writer.write(data)
             await writer.drain()
         with contextlib.suppress(OSError):
             writer.write_eof()
 
     async def down() -> None:
+        nonlocal last
         while data := await reader.read(CHUNK):
+            last = loop.time()
             await client.write(data)
 
+    async def watch() -> None:
+        # One timer per tunnel, re-armed from the last byte, not one per read.
+        while (left := last + idle - loop.time()) > 0:
+            await asyncio.sleep(left)
+        log.info("tunnel idle for %.0f s (tunnel_idle_timeout): closing both sides", idle)
+
     sending, receiving = asyncio.ensure_future(up()), asyncio.ensure_future(down())
-    tasks = [sending, receiving]
+    watching = asyncio.ensure_future(watch())
+    tasks = [sending, receiving, watching]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if sending in done and not receiving.done():
             # The client closed its side: the member may still have its last words
             # (a websocket close frame) to say.
-            await asyncio.wait([receiving], timeout=CLOSING_GRACE)
+            await asyncio.wait(
+                [receiving, watching], timeout=CLOSING_GRACE, return_when=asyncio.FIRST_COMPLETED
+            )
     finally:
         for task in tasks:
             task.cancel()

@@ -134,6 +134,15 @@ class ProxySettings:
         above=0,
         proxy_only=True,
     )
+    tunnel_idle_timeout: float = setting(
+        300.0,
+        """After a websocket's 101: how long the tunnel may carry no byte either way
+        before both sides are closed (nginx's proxy_read_timeout for upgrades); keep it
+        above the application's ping interval.""",
+        unit="seconds",
+        above=0,
+        proxy_only=True,
+    )
 
     def __post_init__(self) -> None:
         check_fields(self, ProxySettings)

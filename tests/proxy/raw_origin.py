@@ -20,6 +20,8 @@ class RawOrigin:
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.heads: list[bytes] = []
+        self._open = 0
+        self._lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -30,7 +32,21 @@ class RawOrigin:
                 return
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
+    def open_connections(self) -> int:
+        """Connections whose ``answer`` has not returned yet (the peer is still there)."""
+        with self._lock:
+            return self._open
+
     def _one(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._open += 1
+        try:
+            self._serve_one(conn)
+        finally:
+            with self._lock:
+                self._open -= 1
+
+    def _serve_one(self, conn: socket.socket) -> None:
         with conn:
             head = b""
             while b"\r\n\r\n" not in head:

@@ -4,6 +4,9 @@ two ends speak after the 101 passes untouched, and a refused upgrade is an answe
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +116,49 @@ def test_an_upgrade_to_a_static_route_is_refused_not_a_500(tmp_path: Path) -> No
         log = proxy.log()
     assert head.startswith(b"HTTP/1.1 403 ")
     assert "Traceback" not in log
+
+
+def _open_tunnel(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(UPGRADE % b"chat")
+    head, rest = _read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    while len(rest) < 5:
+        rest += sock.recv(4096)
+    assert rest == b"hello"
+    return sock
+
+
+def test_an_idle_tunnel_is_closed_on_both_sides(upstream: RawOrigin, tmp_path: Path) -> None:
+    args = ("--upstream", upstream.url, "--tunnel-idle-timeout", "0.5")
+    with start_proxy(tmp_path, *args) as proxy, _open_tunnel(proxy.port) as sock:
+        # Bytes every 0.2 s keep it open well past the timeout...
+        for _ in range(6):
+            time.sleep(0.2)
+            sock.sendall(b"ping")
+            echoed = b""
+            while len(echoed) < 4:
+                echoed += sock.recv(4096)
+            assert echoed == b"PING"
+        # ...and silence closes it: the client reads its end (no reset, no wait for
+        # the socket timeout), and the member's connection is closed too.
+        started = time.monotonic()
+        sock.settimeout(5)
+        assert sock.recv(4096) == b""
+        assert time.monotonic() - started < 3
+        deadline = time.monotonic() + 3
+        while upstream.open_connections() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.open_connections() == 0
+        proxy.wait_for_log("tunnel_idle_timeout")
+
+
+def test_a_bad_tunnel_idle_timeout_fails_at_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "edgecache", "check-config", "--tunnel-idle-timeout", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert "tunnel_idle_timeout" in done.stderr or "tunnel-idle-timeout" in done.stderr
