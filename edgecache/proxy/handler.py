@@ -181,6 +181,11 @@ class EdgeHandler(BaseHandler):
         if lane is None or lane.forwarder is None:
             await self.chain.handle(request, reply)
             return
+        task = asyncio.current_task()
+        if task is not None:
+            # A client that leaves ends its task wherever it waits: the auth check, a
+            # coalesced miss's wait for its leader, or the upstream request.
+            reply.on_gone(task.cancel)
         headers = request.headers
         if lane.auth is not None:
             allowed = await self._gate(lane, request, reply, path)
@@ -332,14 +337,6 @@ class EdgeHandler(BaseHandler):
     ) -> None:
         forwarder = lane.forwarder
         assert forwarder is not None
-        task = asyncio.current_task()
-        if task is not None:  # a client that leaves cancels the upstream request
-
-            def cancel() -> None:
-                task.cancel()
-
-            reply.on_gone(cancel)
-
         def informational(info: Informational) -> None:
             if info.status == 100:
                 return  # the wire layer says 100 Continue itself when it reads the body
