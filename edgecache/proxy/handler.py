@@ -185,7 +185,10 @@ class EdgeHandler(BaseHandler):
         if task is not None:
             # A client that leaves ends its task wherever it waits: the auth check, a
             # coalesced miss's wait for its leader, or the upstream request.
-            reply.on_gone(task.cancel)
+            def cancel() -> None:
+                task.cancel()
+
+            reply.on_gone(cancel)
         headers = request.headers
         if lane.auth is not None:
             allowed = await self._gate(lane, request, reply, path)
